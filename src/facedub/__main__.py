@@ -1,0 +1,3 @@
+from facedub.cli import entry
+
+entry()
