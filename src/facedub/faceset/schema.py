@@ -26,6 +26,8 @@ class SourceRecord:
     fps: float | None = None
     width: int = 0
     height: int = 0
+    done_until: int = -1  # highest frame index fully processed (resume starts after it)
+    complete: bool = True  # False while an extraction of this source is unfinished
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,25 @@ def load_crop(folder: str | os.PathLike[str], file: str) -> np.ndarray:
 
     with Image.open(Path(folder) / file) as im:
         return np.asarray(im.convert("RGB"))
+
+
+FACES_DIR = "faces"
+
+
+def crop_path(folder: str | os.PathLike[str], file: str) -> Path:
+    """Absolute path of a crop named in a FaceRecord."""
+    return Path(folder) / file
+
+
+def faceset_exists(folder: str | os.PathLike[str]) -> bool:
+    return (Path(folder) / FACESET_JSON).is_file()
+
+
+def orphan_crops(faceset: Faceset, folder: str | os.PathLike[str]) -> list[Path]:
+    """PNG files under ``faces/`` that ``faceset.json`` does not reference (left over by an
+    interrupted run or dropped by the identity filter)."""
+    d = Path(folder) / FACES_DIR
+    if not d.is_dir():
+        return []
+    used = {Path(f.file).name for f in faceset.faces}
+    return sorted(p for p in d.glob("*.png") if p.name not in used)

@@ -1,0 +1,109 @@
+"""``facedub consent create|show``: write a consent record, or show what a file carries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "consent",
+        help="create a consent record, or show the consent a faceset or model carries",
+        description=(
+            "Consent records say whose face may be used, who agreed, for what and until when. "
+            "'extract --consent FILE' binds one to a faceset; 'train' refuses unless both facesets "
+            "carry a valid, unexpired record; 'convert' re-checks expiry."
+        ),
+    )
+    sp = p.add_subparsers(dest="consent_command", metavar="ACTION", required=True)
+
+    c = sp.add_parser("create", help="write a new consent record (JSON)", description="Write a consent record whose id is derived from its content.")
+    c.add_argument("--subject", required=True, metavar="NAME", help="the person whose face will be used (or the synthetic identity's name)")
+    c.add_argument("--granted-by", required=True, metavar="NAME", help="who gave the consent (the subject, or their guardian or rights holder)")
+    c.add_argument("--scope", required=True, metavar="TEXT", help="what the consent covers, in plain words (project, use, distribution)")
+    c.add_argument("--expires", metavar="DATE", help="last day the consent is valid (YYYY-MM-DD); no expiry when left out")
+    c.add_argument("--evidence", metavar="FILE", help="the signed release or recording; only its name and sha256 are stored (required unless --synthetic)")
+    c.add_argument("--synthetic", action="store_true", help="the identity is AI-generated and belongs to no real person")
+    c.add_argument("--out", required=True, metavar="FILE", help="where to write the consent record (e.g. consent.json)")
+    c.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
+    c.set_defaults(func=run_create)
+
+    s = sp.add_parser("show", help="show the consent a faceset, a model or a consent file carries", description="Show consent records and whether each is valid now.")
+    s.add_argument("path", metavar="FACESET|MODEL|consent.json", help="a faceset folder, a model folder or a consent JSON file")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    s.set_defaults(func=run_show)
+
+
+def run_create(args: argparse.Namespace, reporter: Any) -> int:
+    from facedub.safety.consent import create_consent, save_consent
+
+    rec = create_consent(args.subject, args.granted_by, args.scope, args.expires, args.evidence, args.synthetic)
+    save_consent(rec, args.out)
+    if args.json:
+        print(json.dumps(rec.to_dict(), ensure_ascii=False))
+    else:
+        print(f"consent record {rec.id} for {rec.subject!r} written to {args.out}")
+    return 0
+
+
+def collect(path: str) -> dict[str, Any]:
+    """{"kind": ..., "records": {role: record dict or None}} for a faceset, model or consent file."""
+    from facedub.errors import BadInput
+    from facedub.safety.consent import load_consent
+
+    p = Path(path)
+    if p.is_dir():
+        if (p / "faceset.json").is_file():
+            d = _read_json(p / "faceset.json")
+            return {"kind": "faceset", "id": d.get("id"), "records": {"faceset": d.get("consent")}}
+        if (p / "model.json").is_file():
+            d = _read_json(p / "model.json")
+            c = d.get("consent") if isinstance(d.get("consent"), dict) else {}
+            return {"kind": "model", "id": d.get("id") or d.get("model_id"), "records": {"source": c.get("source"), "target": c.get("target")}}
+        raise BadInput(f"{p}: neither a faceset (faceset.json) nor a model (model.json)")
+    if p.is_file():
+        if p.name == "faceset.json" or p.name == "model.json":
+            return collect(str(p.parent))
+        return {"kind": "consent", "id": None, "records": {"consent": load_consent(p).to_dict()}}
+    raise BadInput(f"{p}: no such file or folder")
+
+
+def _read_json(p: Path) -> dict[str, Any]:
+    from facedub.errors import BadInput
+
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{p}: unreadable JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise BadInput(f"{p}: not a JSON object")
+    return d
+
+
+def run_show(args: argparse.Namespace, reporter: Any) -> int:
+    from facedub.safety.consent import problem
+
+    info = collect(args.path)
+    status = {role: (problem(rec) if rec is not None else "no consent record") for role, rec in info["records"].items()}
+    if args.json:
+        print(json.dumps({**info, "problems": status, "valid": all(v is None for v in status.values())}, ensure_ascii=False))
+        return 0
+    head = f"{args.path}: {info['kind']}" + (f" {info['id']}" if info.get("id") else "")
+    print(head)
+    for role, rec in info["records"].items():
+        if rec is None:
+            print(f"  {role}: no consent record")
+            continue
+        why = status[role]
+        print(f"  {role}: record {rec.get('id')} — {'VALID' if why is None else 'NOT VALID: ' + why}")
+        print(f"    subject: {rec.get('subject')}  (granted by {rec.get('granted_by')})")
+        print(f"    scope: {rec.get('scope')}")
+        print(f"    created: {rec.get('created')}  expires: {rec.get('expires') or 'never'}")
+        if rec.get("synthetic"):
+            print("    synthetic identity (AI-generated, no real person)")
+        if rec.get("evidence_sha256"):
+            print(f"    evidence: {rec.get('evidence_file')} sha256 {rec.get('evidence_sha256')}")
+    return 0

@@ -1,0 +1,71 @@
+"""``facedub convert TARGET --model MODEL --out OUT.mp4``: swap the face in a video or image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, SMOOTH_MODES
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "convert",
+        help="replace the target person's face in a video (or image) using a trained model",
+        description=(
+            "Replace the target person's face in every frame of TARGET with the source identity the "
+            "model was trained on. Other people are left alone; frames without the face are copied "
+            "unchanged; the sound is copied as it is. Use --preview FRAME to check settings on one frame."
+        ),
+    )
+    p.add_argument("target", metavar="TARGET", help="the video (or single image) whose face is replaced")
+    p.add_argument("--model", required=True, metavar="MODEL", help="the model folder written by 'facedub train'")
+    p.add_argument("--out", required=True, metavar="OUT", help="output file: .mp4/.mov/.mkv for a video, .png/.jpg for an image (a .png for --preview)")
+    p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)")
+    p.add_argument("--frames", type=int, metavar="N", default=None, help="convert only the first N frames (quick looks)")
+    p.add_argument("--mask", choices=MASK_MODES, default=None, help="which mask pastes the face: the model's learned mask with the landmark outline (default), the outline only, the learned mask only, or the whole square")
+    p.add_argument("--erode", type=int, metavar="PX", default=None, help="shrink the mask by this many pixels (default: 1.5%% of the face size)")
+    p.add_argument("--feather", type=int, metavar="PX", default=None, help="soften the mask edge over this many pixels (default: 5%% of the face size)")
+    p.add_argument("--color", choices=COLOR_MODES, default=None, help="match the new face's colours to the frame: mean and spread in Lab (reinhard, default), histograms (hist), or not at all (none)")
+    p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")
+    p.add_argument("--smooth", choices=SMOOTH_MODES, default=None, help="steady the face position between frames (one-euro, default) or not (none)")
+    p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 8)")
+    p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)")
+    p.add_argument("--device", default=None, metavar="DEV", help="where the model runs: cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, reporter: Any) -> int:
+    from facedub.convert import ConvertConfig, convert_preview, convert_video
+
+    config = ConvertConfig().with_(
+        mask=args.mask,
+        erode=args.erode,
+        feather=args.feather,
+        color=args.color,
+        blend=args.blend,
+        smooth=args.smooth,
+        batch=args.batch,
+        crf=args.crf,
+        device=args.device,
+        max_frames=args.frames,
+    )
+    if args.preview is not None:
+        res = convert_preview(args.target, args.model, args.preview, args.out, config, reporter)
+        if args.json:
+            print(json.dumps({"output": res.output, "frame": res.frame, "face_found": res.face_found, "seconds": round(res.seconds, 3)}))
+        else:
+            found = "" if res.face_found else " (no target face in that frame)"
+            print(f"preview of frame {res.frame} written to {res.output}{found}")
+        return 0
+    summary = convert_video(args.target, args.model, args.out, config, reporter)
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        print(
+            f"{summary.output}: {summary.frames} frames ({summary.swapped} swapped, {summary.no_face} without the face) "
+            f"in {summary.seconds:.1f} s, {summary.frames_per_second:.1f} frames/s"
+        )
+    return 0

@@ -1,0 +1,113 @@
+"""``facedub swap --source SOURCE_VIDEO --target TARGET_VIDEO --out OUT.mp4``: the whole chain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES
+from facedub.swap import SWAP_ARCHS
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "swap",
+        help="the whole chain in one command: extract both, train, convert, verify, evaluate",
+        description=(
+            "Put the SOURCE person's face into the TARGET video in one command. Everything is kept "
+            "in a project folder (default: OUT's name + '.facedub' beside it), so running the same "
+            "command again resumes where it stopped: faces already extracted are kept, training "
+            "continues until the time budget is used, and the video is converted again only when the "
+            "model changed. Both people need a consent record: pass them with --source-consent and "
+            "--target-consent, or answer the questions when asked."
+        ),
+    )
+    p.add_argument("--source", required=True, nargs="+", metavar="SOURCE", help="video(s), image(s) or image folder(s) of the person whose face goes in")
+    p.add_argument("--target", required=True, metavar="TARGET", help="the video (or image) whose person's face is replaced")
+    p.add_argument("--out", required=True, metavar="OUT", help="the result: an .mp4 for a video target, a .png/.jpg for an image")
+    p.add_argument("--minutes", type=float, default=60.0, metavar="M", help="total training time of the project in minutes (default 60; a rerun only spends what is left)")
+    p.add_argument("--steps", type=int, default=None, metavar="N", help="train for N steps in total instead of a time budget")
+    p.add_argument("--arch", choices=SWAP_ARCHS, default="auto", help="model: auto picks 'hd' with a CUDA GPU and 'lite' on a CPU")
+    p.add_argument("--project", metavar="DIR", default=None, help="project folder keeping every intermediate result (default: OUT.facedub beside OUT)")
+    p.add_argument("--source-consent", metavar="FILE", default=None, help="consent record of the source person (from 'facedub consent create')")
+    p.add_argument("--target-consent", metavar="FILE", default=None, help="consent record of the target person")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="use every Nth frame of the inputs for training faces (default 1)")
+    p.add_argument("--frames", type=int, default=None, metavar="N", help="use only the first N frames of each input (quick looks)")
+    p.add_argument("--mask", choices=MASK_MODES, default=None, help="mask used to paste the face (see 'facedub convert --help')")
+    p.add_argument("--color", choices=COLOR_MODES, default=None, help="colour matching of the new face (see 'facedub convert --help')")
+    p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted (see 'facedub convert --help')")
+    p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags and manifest always stay")
+    p.add_argument("--no-eval", action="store_true", help="skip the quality evaluation at the end")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def _ask(question: str) -> str:
+    print(question, end=" ", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not answer:
+        raise EOFError
+    return answer.strip()
+
+
+def ask_consent(role: str, dest: Path) -> str | None:
+    """Ask on the terminal for a consent record; returns the file written, or None when declined."""
+    from facedub.safety.consent import create_consent, save_consent
+
+    who = "the SOURCE person (whose face goes in)" if role == "source" else "the TARGET person (whose face is replaced)"
+    print(f"\nNo consent record for {who}. facedub needs one for each person.", file=sys.stderr)
+    try:
+        if _ask("Record it now? [y/N]").lower() not in ("y", "yes"):
+            return None
+        synthetic = _ask("Is this an AI-generated identity that belongs to no real person? [y/N]").lower() in ("y", "yes")
+        subject = _ask("Name of the person (or of the synthetic identity):")
+        granted_by = _ask("Consent granted by (the person, or their legal representative):")
+        scope = _ask("What the consent covers (project, use):")
+        expires = _ask("Expires on (YYYY-MM-DD, empty for none):") or None
+        evidence = None if synthetic else (_ask("Path of the evidence (signed release, recording):") or None)
+    except EOFError:
+        return None
+    record = create_consent(subject, granted_by, scope, expires=expires, evidence=evidence, synthetic=synthetic)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_consent(record, dest)
+    print(f"consent record {record.id} written to {dest}", file=sys.stderr)
+    return str(dest)
+
+
+def run(args: argparse.Namespace, reporter: Any) -> int:
+    from facedub.convert.config import ConvertConfig
+    from facedub.swap import SwapConfig, default_project_dir, run_swap
+
+    convert = ConvertConfig().with_(mask=args.mask, color=args.color, blend=args.blend)
+    consents = {"source": args.source_consent, "target": args.target_consent}
+    project = Path(args.project) if args.project else default_project_dir(args.out)
+    if sys.stdin.isatty():
+        for role in ("source", "target"):
+            if consents[role] is None and not (project / "consent" / f"{role}.json").is_file():
+                consents[role] = ask_consent(role, project.parent / f"{project.name}-{role}-consent.json")
+    config = SwapConfig(
+        source=tuple(args.source),
+        target=args.target,
+        out=args.out,
+        project=args.project,
+        minutes=args.minutes,
+        steps=args.steps,
+        arch=args.arch,
+        source_consent=consents["source"],
+        target_consent=consents["target"],
+        every=args.every,
+        max_frames=args.frames,
+        convert=convert,
+        visible_label=not args.no_visible_label,
+        evaluate=not args.no_eval,
+    )
+    summary = run_swap(config, reporter)
+    reporter.finish()
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        print("\n".join(summary.lines()))
+    return 0

@@ -1,0 +1,85 @@
+"""Settings of the convert stage: one frozen dataclass, choice sets as ``Literal`` types.
+
+The CLI and the web UI derive their choices from the ``Literal`` types with
+``typing.get_args``, so a new choice is added here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
+
+from facedub.errors import BadInput
+
+# Which mask decides where the swapped face replaces the frame:
+#   learned-hull  the model's learned mask (when it has one) intersected with the 68-landmark hull
+#   hull          the landmark convex hull only
+#   learned       the model's learned mask only (falls back to the hull when the model has none)
+#   square        the whole model square (feathered); mostly for debugging
+MaskMode = Literal["learned-hull", "hull", "learned", "square"]
+# Colour transfer of the swapped face to the frame, computed inside the mask.
+ColorMode = Literal["reinhard", "hist", "none"]
+# How the face is pasted: feathered alpha, or Poisson (OpenCV seamlessClone) then feathered alpha.
+BlendMode = Literal["alpha", "poisson"]
+# Temporal smoothing of the landmarks (alignment) from frame to frame.
+SmoothMode = Literal["one-euro", "none"]
+
+MASK_MODES: tuple[str, ...] = get_args(MaskMode)
+COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
+BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
+SMOOTH_MODES: tuple[str, ...] = get_args(SmoothMode)
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    mask: MaskMode = "learned-hull"  # which mask to paste through (see MaskMode)
+    erode: int | None = None  # shrink the mask by this many frame pixels; None = 2 % of the face size
+    feather: int | None = None  # soften the mask edge over this many frame pixels; None = 6 % of the face size
+    color: ColorMode = "reinhard"  # colour transfer inside the mask (see ColorMode)
+    color_smoothing: float = 0.5  # 0 = per-frame colour statistics; →1 = averaged over more frames (less flicker)
+    blend: BlendMode = "alpha"  # paste method (see BlendMode)
+    smooth: SmoothMode = "one-euro"  # temporal landmark smoothing (see SmoothMode)
+    min_cutoff: float = 1.0  # one-euro: cutoff (Hz) when the face is still; lower = smoother, more lag
+    beta: float = 8.0  # one-euro: cutoff increase (Hz) per face width per second of motion; higher = less lag
+    max_gap: int = 5  # bridge face dropouts of up to this many frames by interpolating the landmarks
+    identity_every: int = 25  # with several faces, re-check who is who with face descriptors every N frames
+    max_distance: float = 0.6  # descriptor distance above which a face is not the target person
+    batch: int = 8  # faces per model call
+    device: str | None = None  # torch device for the model; None = CUDA when available, else CPU
+    threads: int | None = None  # torch CPU threads for the model; None = torch's default
+    crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
+    preset: str = "veryfast"  # x264 speed preset (ultrafast … veryslow)
+    max_frames: int | None = None  # stop after this many frames (tests, quick looks); None = all
+    queue_size: int = 16  # frames buffered between pipeline stages
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("mask", self.mask, MASK_MODES),
+            ("color", self.color, COLOR_MODES),
+            ("blend", self.blend, BLEND_MODES),
+            ("smooth", self.smooth, SMOOTH_MODES),
+        ):
+            if value not in allowed:
+                raise BadInput(f"convert: {name} must be one of {', '.join(allowed)}, got {value!r}")
+        for name in ("erode", "feather"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise BadInput(f"convert: {name} must be 0 or more pixels, got {v}")
+        if self.batch < 1:
+            raise BadInput(f"convert: batch must be at least 1, got {self.batch}")
+        if self.max_gap < 0:
+            raise BadInput(f"convert: max_gap must be 0 or more, got {self.max_gap}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise BadInput(f"convert: frames must be at least 1, got {self.max_frames}")
+        if not 0 <= self.crf <= 51:
+            raise BadInput(f"convert: crf must be between 0 and 51, got {self.crf}")
+        if not 0.0 <= self.color_smoothing < 1.0:
+            raise BadInput(f"convert: color_smoothing must be in [0, 1), got {self.color_smoothing}")
+        if self.min_cutoff <= 0 or self.beta < 0:
+            raise BadInput("convert: min_cutoff must be > 0 and beta >= 0")
+        if self.queue_size < 2:
+            raise BadInput(f"convert: queue_size must be at least 2, got {self.queue_size}")
+
+    def with_(self, **changes: Any) -> "ConvertConfig":
+        """A copy with ``changes`` applied (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

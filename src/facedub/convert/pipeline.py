@@ -1,0 +1,936 @@
+"""Convert: swap the target person's face in every frame of a video (or one image).
+
+A streaming pipeline of threads joined by bounded queues, so decoding, detection, model
+inference, blending and encoding overlap (torch, OpenCV, mediapipe and PyAV release the GIL
+while they compute)::
+
+    decode ─▶ detect + choose the target face ─▶ bridge gaps, smooth, align, batched model
+           ─▶ mask, colour, blend, mark ─▶ encode (calling thread; reports progress)
+
+Per frame: the target's 68 landmarks are smoothed over time (one-euro filter), aligned
+exactly as training cut its inputs (``align_matrix`` → 256 px crop → ``crop_to_model``),
+decoded with the *source* decoder, and pasted back with the inverse affine inside a soft
+mask (learned mask ∩ landmark hull ∩ model square, eroded and feathered) after a colour
+transfer; pixels outside the mask are left bit-identical. Frames without the target's face
+pass through unchanged; dropouts of up to ``max_gap`` frames are bridged by interpolating the
+landmarks. The audio is copied packet for packet (see :mod:`facedub.media.writer`).
+
+Safety and provenance hook in at three points, each one small named function below:
+``_check_inputs`` (before any work), ``_mark_frame`` (every output frame) and
+``_finalize_output`` (the finished file, before it appears under its final name).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+
+from facedub.convert import blend as blend_mod
+from facedub.convert import color as color_mod
+from facedub.convert import mask as mask_mod
+from facedub.convert.config import ConvertConfig
+from facedub.convert.smoothing import OneEuroFilter, interpolate
+from facedub.errors import BadInput, Cancelled, FacedubError, ModelMismatch
+from facedub.faces.align import CROP_SIZE, align_matrix, compose, crop_to_model, points5_from_68, scale_of, transform_points, warp
+from facedub.progress import NullReporter, Reporter
+
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg")
+
+# Auto erosion / feather as shares of the face size (the 256 px crop's side in frame pixels).
+AUTO_ERODE = 0.015
+AUTO_FEATHER = 0.05
+
+
+# ---------------------------------------------------------------------------------------
+# Safety / provenance hooks (the safety engineer points these at facedub.safety.policy).
+# ---------------------------------------------------------------------------------------
+def _check_inputs(target: Path, model_meta: dict[str, Any]) -> None:
+    """Called once before any work: content gate on the target, consent of the model's identities."""
+    return None
+
+
+def _mark_frame(frame_rgb: np.ndarray, index: int) -> np.ndarray:
+    """Called on every output frame (swapped or not) before it is encoded: watermark, label."""
+    return frame_rgb
+
+
+def _finalize_output(path: Path, info: dict[str, Any]) -> None:
+    """Called on the finished file (still under its temporary name): manifest, metadata, C2PA.
+
+    ``info``: ``out`` (final path), ``target``, ``kind``, ``frames``, ``swapped``, ``fps``,
+    ``model_meta``. It may rewrite ``path`` in place; the file is renamed afterwards.
+    """
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvertSummary:
+    output: str  # the file written
+    kind: str  # "video" or "image"
+    frames: int  # frames written (= frames read)
+    swapped: int  # frames whose target face was replaced (bridged ones included)
+    bridged: int  # of those, frames whose landmarks were interpolated over a dropout
+    no_face: int  # frames passed through unchanged (no target face)
+    width: int
+    height: int
+    fps: float
+    audio: bool  # the output carries the input's audio
+    seconds: float  # wall time of the whole conversion
+    frames_per_second: float  # frames / seconds
+    jitter_raw: float | None  # landmark jitter of the detections (face widths / frame²)
+    jitter_smoothed: float | None  # the same after temporal smoothing (what is pasted)
+    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage spent working
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    output: str  # the before/after PNG
+    frame: int  # frame index shown
+    face_found: bool
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------
+class _Detector(Protocol):
+    def detect(self, rgb: np.ndarray) -> list[Any]: ...
+
+
+def load_convert_model(model: Any, device: str | None = None) -> Any:
+    """A loaded model (anything with ``.net``, ``.config.size``/``.coverage``, ``.meta``) or a folder."""
+    if hasattr(model, "net"):
+        return model
+    folder = Path(model)
+    if not folder.is_dir():
+        raise ModelMismatch(f"{folder}: not a facedub model folder (no such folder)")
+    from facedub.model import load_model
+
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return load_model(folder, device)
+    except FacedubError:
+        raise
+    except Exception as e:  # a broken file must still be a one-line error
+        raise ModelMismatch(f"{folder}: not a usable facedub model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+class _Runner:
+    """Runs the source decoder on batches of uint8 model inputs."""
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self.net = model.net
+        self.net.eval()
+        self.size = int(model.config.size)
+        self.coverage = float(model.config.coverage)
+        try:
+            self.device = next(self.net.parameters()).device
+        except StopIteration:
+            self.device = torch.device("cpu")
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            rgb, mask = self.net(x, "source")
+            rgb_np = rgb.clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            mask_np = None if mask is None else mask[:, 0].float().clamp(0, 1).contiguous().cpu().numpy()
+        return rgb_np, mask_np
+
+
+# ---------------------------------------------------------------------------------------
+# Per-frame pieces
+# ---------------------------------------------------------------------------------------
+@dataclass
+class _Item:
+    index: int
+    time: float
+    rgb: np.ndarray
+    lm: np.ndarray | None = None  # target's 68 landmarks as detected (frame px)
+    bridged: bool = False
+    lm_s: np.ndarray | None = None  # smoothed landmarks actually used
+    align: np.ndarray | None = None  # frame → 256 crop
+    m: np.ndarray | None = None  # frame → model input (exact geometry of crop_to_model)
+    x: np.ndarray | None = None  # model input uint8 S×S×3
+    face: np.ndarray | None = None  # model output uint8 S×S×3
+    face_mask: np.ndarray | None = None  # learned mask S×S or None
+    out: np.ndarray | None = None  # output frame
+
+
+def crop_to_model_exact(coverage: float, size: int, crop_size: int = CROP_SIZE) -> np.ndarray:
+    """2×3 crop → model matrix that reproduces ``crop_to_model``'s integer cut and resize.
+
+    ``crop_to_model`` cuts ``crop[lo:hi, lo:hi]`` and resizes it with OpenCV, which maps pixel
+    centres: ``x_model = (x_crop − lo + ½)·size/(hi − lo) − ½``.
+    """
+    side = coverage * crop_size
+    offset = (crop_size - side) / 2.0
+    lo, hi = int(round(offset)), int(round(offset + side))
+    s = size / (hi - lo)
+    t = (0.5 - lo) * s - 0.5
+    return np.array([[s, 0.0, t], [0.0, s, t]])
+
+
+def model_input(rgb: np.ndarray, lm68: np.ndarray, coverage: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Align as training did: frame → 256 crop (``warp``) → ``crop_to_model``.
+
+    Returns (model input uint8 S×S×3, frame→crop matrix, exact frame→model matrix).
+    """
+    a = align_matrix(points5_from_68(lm68))
+    crop = warp(rgb, a, CROP_SIZE)
+    x = crop_to_model(crop, coverage, size)
+    return np.ascontiguousarray(x), a, compose(crop_to_model_exact(coverage, size), a)
+
+
+def face_size(frame_to_crop: np.ndarray) -> float:
+    """Side of the 256 px aligned crop, in frame pixels."""
+    return CROP_SIZE / max(scale_of(frame_to_crop), 1e-9)
+
+
+class _Compositor:
+    """Mask → colour → blend for one face, with colour statistics smoothed over time."""
+
+    def __init__(self, config: ConvertConfig, size: int) -> None:
+        self.config = config
+        self.size = size
+        self._ones = np.ones((size, size), dtype=np.float32)
+        self._src_stats: color_mod.LabStats | None = None
+        self._ref_stats: color_mod.LabStats | None = None
+
+    def reset(self) -> None:
+        self._src_stats = self._ref_stats = None
+
+    def paste(
+        self,
+        frame: np.ndarray,
+        face: np.ndarray,
+        learned: np.ndarray | None,
+        face_in: np.ndarray,
+        lm68: np.ndarray,
+        frame_to_model: np.ndarray,
+        frame_to_crop: np.ndarray,
+    ) -> np.ndarray:
+        """Paste ``face`` (model output for the model input ``face_in``) into ``frame`` in place."""
+        cfg = self.config
+        region = blend_mod.square_region(frame_to_model, self.size, frame.shape[:2])
+        if region is None:
+            return frame
+        use_learned = learned is not None and cfg.mask in ("learned-hull", "learned")
+        use_hull = cfg.mask == "hull" or (cfg.mask == "learned-hull") or (cfg.mask == "learned" and not use_learned)
+        # Colour transfer in model space (cheap: S×S pixels), measured inside the face.
+        if cfg.color != "none":
+            cmask = mask_mod.hull_mask(transform_points(lm68, frame_to_model), (self.size, self.size))
+            if use_learned:
+                cmask = mask_mod.intersect(cmask, learned)
+            face = self._color(face, face_in, cmask)
+        m_roi = blend_mod.region_matrix(frame_to_model, region)
+        face_roi = blend_mod.warp_back(face, m_roi, region)
+        square = blend_mod.warp_back(self._ones, m_roi, region)
+        hull = None
+        if use_hull:
+            pts = np.asarray(lm68, dtype=np.float64) - (region.x0, region.y0)
+            hull = mask_mod.hull_mask(pts, (region.height, region.width))
+        lm_mask = blend_mod.warp_back(learned.astype(np.float32), m_roi, region) if use_learned else None
+        fs = face_size(frame_to_crop)
+        erode_px = cfg.erode if cfg.erode is not None else int(round(AUTO_ERODE * fs))
+        feather_px = cfg.feather if cfg.feather is not None else max(1, int(round(AUTO_FEATHER * fs)))
+        mask = mask_mod.face_mask(square=square, hull=hull, learned=lm_mask, erode_px=erode_px, feather_px=feather_px)
+        if not mask.any():
+            return frame
+        sl = region.slices()
+        frame[sl] = blend_mod.blend(face_roi, frame[sl], mask, cfg.blend)
+        return frame
+
+    def _color(self, face: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        mode = self.config.color
+        if mode == "none":
+            return face
+        if mode == "hist":
+            return color_mod.histogram_match(face, bg, mask)
+        lab = color_mod.to_lab(face)
+        s = color_mod.lab_stats(face, mask, lab)
+        r = color_mod.lab_stats(bg, mask)
+        if s is None or r is None:
+            return face
+        keep = self.config.color_smoothing
+        self._src_stats = color_mod.blend_stats(self._src_stats, s, keep)
+        self._ref_stats = color_mod.blend_stats(self._ref_stats, r, keep)
+        return color_mod.reinhard_apply(face, self._src_stats, self._ref_stats, lab)
+
+
+class _TargetChooser:
+    """Picks the target person's face among the detections of a frame.
+
+    One face: it is taken. Several: each track is checked against the model's target
+    descriptor (dlib, ~150 ms a face) when first seen and every ``identity_every`` frames;
+    the closest one under ``max_distance`` is taken. Without a target descriptor, the largest.
+    """
+
+    def __init__(self, target_descriptor: np.ndarray | None, config: ConvertConfig, encoder_factory: Callable[[], Any] | None = None) -> None:
+        self.target = None if target_descriptor is None else np.asarray(target_descriptor, dtype=np.float64)
+        self.every = max(1, config.identity_every)
+        self.max_distance = config.max_distance
+        self._factory = encoder_factory
+        self._encoder: Any = None
+        self._checked: dict[int, tuple[int, float]] = {}  # track → (frame checked, distance)
+        self._frame = 0
+        self.descriptor_calls = 0
+
+    def _distance(self, rgb: np.ndarray, face: Any) -> float:
+        if self._encoder is None:
+            if self._factory is not None:
+                self._encoder = self._factory()
+            else:
+                from facedub.faces.identity import IdentityEncoder
+
+                self._encoder = IdentityEncoder()
+        self.descriptor_calls += 1
+        d = np.asarray(self._encoder.descriptor(rgb, face.landmarks68), dtype=np.float64)
+        return float(np.linalg.norm(d - self.target))
+
+    def choose(self, rgb: np.ndarray, faces: list[Any]) -> Any | None:
+        self._frame += 1
+        if not faces:
+            return None
+        if len(faces) == 1:
+            return faces[0]
+        if self.target is None:
+            return max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+        best, best_d = None, float("inf")
+        for f in faces:
+            track = int(getattr(f, "track", -1))
+            cached = self._checked.get(track) if track >= 0 else None
+            if cached is not None and self._frame - cached[0] < self.every:
+                d = cached[1]
+            else:
+                d = self._distance(rgb, f)
+                if track >= 0:
+                    self._checked[track] = (self._frame, d)
+            if d < best_d:
+                best, best_d = f, d
+        return best if best_d <= self.max_distance else None
+
+
+class _Bridger:
+    """Fills face dropouts of at most ``max_gap`` frames by interpolating the landmarks."""
+
+    def __init__(self, max_gap: int) -> None:
+        self.max_gap = max_gap
+        self._last: _Item | None = None
+        self._held: list[_Item] = []
+
+    def push(self, item: _Item) -> list[_Item]:
+        if item.lm is None:
+            if self._last is None or self.max_gap == 0:
+                return [item]
+            self._held.append(item)
+            if len(self._held) > self.max_gap:
+                out, self._held, self._last = self._held, [], None
+                return out
+            return []
+        out: list[_Item] = []
+        if self._held:
+            assert self._last is not None and self._last.lm is not None
+            a, b = self._last.lm, item.lm
+            # A face that jumped (another person, a cut) is not bridged.
+            width = np.ptp(a[:, 0]) + 1e-6
+            if np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) < 0.5 * width:
+                for h, lm in zip(self._held, interpolate(a, b, len(self._held))):
+                    h.lm, h.bridged = lm, True
+            out, self._held = self._held, []
+        self._last = item
+        out.append(item)
+        return out
+
+    def flush(self) -> list[_Item]:
+        out, self._held, self._last = self._held, [], None
+        return out
+
+
+class _Jitter:
+    """Accumulates landmark acceleration of raw and smoothed 5-point tracks over face runs."""
+
+    def __init__(self) -> None:
+        self.raw: list[np.ndarray] = []
+        self.smooth: list[np.ndarray] = []
+        self.scale: list[float] = []
+        self.sum_raw = self.sum_smooth = 0.0
+        self.n = 0
+
+    def add(self, raw5: np.ndarray, smooth5: np.ndarray, scale: float) -> None:
+        self.raw.append(raw5)
+        self.smooth.append(smooth5)
+        self.scale.append(scale)
+        if len(self.raw) >= 3:
+            r, s = self.raw[-3:], self.smooth[-3:]
+            sc = self.scale[-2]
+            self.sum_raw += float(np.linalg.norm(r[2] - 2 * r[1] + r[0], axis=1).mean()) / sc
+            self.sum_smooth += float(np.linalg.norm(s[2] - 2 * s[1] + s[0], axis=1).mean()) / sc
+            self.n += 1
+            del self.raw[0], self.smooth[0], self.scale[0]
+
+    def reset(self) -> None:
+        self.raw, self.smooth, self.scale = [], [], []
+
+    def result(self) -> tuple[float | None, float | None]:
+        if self.n == 0:
+            return None, None
+        return self.sum_raw / self.n, self.sum_smooth / self.n
+
+
+class _Smoother:
+    def __init__(self, config: ConvertConfig, fps: float) -> None:
+        self.enabled = config.smooth == "one-euro"
+        self.filter = OneEuroFilter(config.min_cutoff, config.beta)
+        self.fps = fps if fps > 0 else 25.0
+        self.jitter = _Jitter()
+
+    def reset(self) -> None:
+        self.filter.reset()
+        self.jitter.reset()
+
+    def __call__(self, item: _Item) -> np.ndarray:
+        assert item.lm is not None
+        p5 = points5_from_68(item.lm)
+        scale = float(np.linalg.norm(p5[1] - p5[0])) * 2.0 + 1e-6  # ≈ a face width
+        out = self.filter(item.lm, item.index / self.fps, scale) if self.enabled else item.lm
+        if not item.bridged:
+            self.jitter.add(p5, points5_from_68(out), scale)
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# Thread plumbing
+# ---------------------------------------------------------------------------------------
+_END = object()
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Pipeline:
+    def __init__(self, queue_size: int) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.busy: dict[str, float] = {}
+        self.threads: list[threading.Thread] = []
+        self.queue_size = queue_size
+        self._lock = threading.Lock()
+
+    def queue(self) -> "queue.Queue[Any]":
+        return queue.Queue(maxsize=self.queue_size)
+
+    def put(self, q: "queue.Queue[Any]", item: Any) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Stopped
+            try:
+                q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: "queue.Queue[Any]") -> Any:
+        while True:
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                if self.stop.is_set():
+                    raise _Stopped from None
+
+    def items(self, q: "queue.Queue[Any]") -> Iterable[Any]:
+        while True:
+            item = self.get(q)
+            if item is _END:
+                return
+            yield item
+
+    def add_busy(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.busy[name] = self.busy.get(name, 0.0) + seconds
+
+    def spawn(self, name: str, fn: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                fn()
+            except _Stopped:
+                pass
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                with self._lock:
+                    self.errors.append(e)
+                self.stop.set()
+
+        t = threading.Thread(target=run, name=f"facedub-convert-{name}", daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def raise_error(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------
+def _check_paths(target: Path, out: Path, kind: str) -> None:
+    if out.exists() and out.is_dir():
+        raise BadInput(f"{out}: is a folder; give a file name for the output")
+    if not out.parent.is_dir():
+        raise BadInput(f"{out}: folder {out.parent} does not exist")
+    same = out.resolve() == target.resolve()
+    if not same and out.exists():
+        try:
+            same = os.path.samefile(out, target)
+        except OSError:
+            pass
+    if same:
+        raise BadInput(f"{out}: output would overwrite the input; choose another name")
+    if kind == "image" and out.suffix.lower() not in IMAGE_OUTPUTS:
+        raise BadInput(f"{out}: the target is an image, so the output must be {', '.join(IMAGE_OUTPUTS)}")
+    if kind == "video":
+        from facedub.media.writer import FORMATS
+
+        if out.suffix.lower() not in FORMATS:
+            raise BadInput(f"{out}: the target is a video, so the output must be {', '.join(sorted(FORMATS))}")
+
+
+def _open_target(target: Path) -> Any:
+    from facedub.media.reader import open_media
+
+    reader = open_media(target)
+    if reader.kind == "folder":
+        raise BadInput(f"{target}: is a folder; convert takes one video or one image")
+    return reader
+
+
+def _model_meta(model: Any) -> dict[str, Any]:
+    meta = getattr(model, "meta", None)
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def _target_descriptor(meta: dict[str, Any]) -> np.ndarray | None:
+    d = meta.get("target_descriptor")
+    if d is None:
+        return None
+    arr = np.asarray(d, dtype=np.float64).reshape(-1)
+    return arr if arr.size == 128 and np.isfinite(arr).all() else None
+
+
+def _make_detector(video_mode: bool) -> Any:
+    from facedub.faces.detect import FaceDetector
+
+    return FaceDetector(video_mode=video_mode)
+
+
+def _close(obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if callable(close):
+        close()
+
+
+# ---------------------------------------------------------------------------------------
+# Sinks
+# ---------------------------------------------------------------------------------------
+class _ImageSink:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.frame: np.ndarray | None = None
+
+    def write(self, rgb: np.ndarray) -> None:
+        self.frame = rgb
+
+    def close(self) -> None:
+        from PIL import Image
+
+        assert self.frame is not None
+        img = Image.fromarray(np.ascontiguousarray(self.frame))
+        if self.path.suffix.lower() == ".png":
+            img.save(self.path, format="PNG", compress_level=1)
+        else:
+            img.save(self.path, format="JPEG", quality=95)
+
+    def abort(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# The stage function
+# ---------------------------------------------------------------------------------------
+def convert_video(
+    target: str | os.PathLike[str],
+    model: Any,
+    out: str | os.PathLike[str],
+    config: ConvertConfig | None = None,
+    reporter: Reporter | None = None,
+    *,
+    detector: _Detector | None = None,
+    identity: Callable[[], Any] | None = None,
+) -> ConvertSummary:
+    """Swap the target person's face in ``target`` (a video or one image) and write ``out``.
+
+    ``model`` is a model folder or an already loaded model (``facedub.model.load_model``).
+    ``detector`` (an object with ``detect(rgb)``) and ``identity`` (a factory of an object with
+    ``descriptor(rgb, landmarks68)``) replace the default mediapipe / dlib ones, for tests.
+    """
+    config = config or ConvertConfig()
+    reporter = reporter or NullReporter()
+    target, out = Path(target), Path(out)
+    t0 = time.perf_counter()
+    reader = _open_target(target)
+    kind = reader.kind
+    _check_paths(target, out, kind)
+    loaded = load_convert_model(model, config.device)
+    meta = _model_meta(loaded)
+    _check_inputs(target, meta)
+
+    import torch
+
+    old_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    own_detector = detector is None
+    det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
+    runner = _Runner(loaded)
+    fps = float(reader.fps) if kind == "video" else 0.0
+    total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
+    warnings: list[str] = []
+    counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0}
+
+    from facedub.fileio import atomic_path
+
+    pipe = _Pipeline(config.queue_size)
+    smoother = _Smoother(config, fps)
+    try:
+        with atomic_path(out) as tmp:
+            if kind == "video":
+                from facedub.media.writer import VideoWriter
+
+                sink: Any = VideoWriter(
+                    tmp,
+                    reader.width,
+                    reader.height,
+                    reader.fps,
+                    audio_from=target if reader.has_audio else None,
+                    crf=config.crf,
+                    preset=config.preset,
+                    audio_duration=None if config.max_frames is None else config.max_frames / reader.fps,
+                )
+            else:
+                sink = _ImageSink(tmp)
+            try:
+                _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity)
+            except BaseException:
+                sink.abort()
+                raise
+            if counts["frames"] == 0:
+                sink.abort()
+                raise BadInput(f"{target}: no frames could be read")
+            if counts["swapped"] == 0:
+                sink.abort()
+                raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
+            sink.close()
+            info = {
+                "out": str(out),
+                "target": str(target),
+                "kind": kind,
+                "frames": counts["frames"],
+                "swapped": counts["swapped"],
+                "fps": fps,
+                "model_meta": meta,
+            }
+            _finalize_output(tmp, info)
+    finally:
+        pipe.shutdown()
+        if own_detector:
+            _close(det)
+        if config.threads:
+            torch.set_num_threads(old_threads)
+
+    if counts["no_face"]:
+        warnings.append(f"{counts['no_face']} of {counts['frames']} frames had no face of the target person and were copied unchanged")
+    for w in warnings:
+        reporter.note(w)
+    seconds = time.perf_counter() - t0
+    jr, js = smoother.jitter.result()
+    return ConvertSummary(
+        output=str(out),
+        kind=kind,
+        frames=counts["frames"],
+        swapped=counts["swapped"],
+        bridged=counts["bridged"],
+        no_face=counts["no_face"],
+        width=reader.width,
+        height=reader.height,
+        fps=fps,
+        audio=bool(kind == "video" and reader.has_audio),
+        seconds=seconds,
+        frames_per_second=counts["frames"] / seconds if seconds > 0 else 0.0,
+        jitter_raw=jr,
+        jitter_smoothed=js,
+        busy={k: round(v, 3) for k, v in pipe.busy.items()},
+        warnings=tuple(warnings),
+    )
+
+
+def _run(
+    pipe: _Pipeline,
+    reader: Any,
+    det: Any,
+    runner: _Runner,
+    meta: dict[str, Any],
+    config: ConvertConfig,
+    smoother: _Smoother,
+    sink: Any,
+    reporter: Reporter,
+    total: int,
+    counts: dict[str, int],
+    identity: Callable[[], Any] | None,
+) -> None:
+    q_dec, q_det, q_inf, q_out = pipe.queue(), pipe.queue(), pipe.queue(), pipe.queue()
+    chooser = _TargetChooser(_target_descriptor(meta), config, identity)
+
+    def decode() -> None:
+        it = iter(reader.frames(limit=config.max_frames))
+        while True:
+            t = time.perf_counter()
+            try:
+                f = next(it)
+            except StopIteration:
+                break
+            pipe.add_busy("decode", time.perf_counter() - t)
+            pipe.put(q_dec, _Item(f.index, f.time, f.rgb))
+        pipe.put(q_dec, _END)
+
+    def detect() -> None:
+        for item in pipe.items(q_dec):
+            t = time.perf_counter()
+            face = chooser.choose(item.rgb, det.detect(item.rgb))
+            if face is not None:
+                item.lm = np.asarray(face.landmarks68, dtype=np.float64)
+            pipe.add_busy("detect", time.perf_counter() - t)
+            pipe.put(q_det, item)
+        pipe.put(q_det, _END)
+
+    def infer() -> None:
+        bridger = _Bridger(config.max_gap)
+        pending: list[_Item] = []
+
+        def flush() -> None:
+            faces = [it for it in pending if it.x is not None]
+            if faces:
+                t = time.perf_counter()
+                for start in range(0, len(faces), config.batch):
+                    chunk = faces[start : start + config.batch]
+                    rgb, masks = runner(np.stack([it.x for it in chunk]))
+                    for k, it in enumerate(chunk):
+                        it.face = rgb[k]
+                        it.face_mask = None if masks is None else masks[k]
+                pipe.add_busy("model", time.perf_counter() - t)
+            for it in pending:
+                pipe.put(q_inf, it)
+            pending.clear()
+
+        def prepare(items: list[_Item]) -> None:
+            t = time.perf_counter()
+            for it in items:
+                if it.lm is None:
+                    smoother.reset()
+                else:
+                    it.lm_s = smoother(it)
+                    it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
+                pending.append(it)
+            pipe.add_busy("align", time.perf_counter() - t)
+            if sum(1 for it in pending if it.x is not None) >= config.batch or len(pending) >= 2 * config.batch:
+                flush()
+
+        for item in pipe.items(q_det):
+            prepare(bridger.push(item))
+        prepare(bridger.flush())
+        flush()
+        pipe.put(q_inf, _END)
+
+    def composite() -> None:
+        comp = _Compositor(config, runner.size)
+        for it in pipe.items(q_inf):
+            t = time.perf_counter()
+            frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
+            if it.face is not None:
+                comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align)
+            else:
+                comp.reset()
+            it.out = _mark_frame(frame, it.index)
+            it.rgb = it.x = it.face = it.face_mask = None  # type: ignore[assignment]
+            pipe.add_busy("blend", time.perf_counter() - t)
+            pipe.put(q_out, it)
+        pipe.put(q_out, _END)
+
+    pipe.spawn("decode", decode)
+    pipe.spawn("detect", detect)
+    pipe.spawn("infer", infer)
+    pipe.spawn("blend", composite)
+
+    reporter.start("convert", total=total or None, unit="frame")
+    t_start = time.perf_counter()
+    try:
+        for it in pipe.items(q_out):
+            t = time.perf_counter()
+            sink.write(it.out)
+            pipe.add_busy("encode", time.perf_counter() - t)
+            counts["frames"] += 1
+            if it.lm_s is None:
+                counts["no_face"] += 1
+            else:
+                counts["swapped"] += 1
+                counts["bridged"] += int(it.bridged)
+            elapsed = time.perf_counter() - t_start
+            reporter.advance(1, fps=counts["frames"] / elapsed if elapsed > 0 else 0.0)
+            if reporter.should_stop():
+                raise Cancelled("convert stopped by the user; no output written")
+    except _Stopped:
+        pass
+    finally:
+        reporter.finish()
+        pipe.shutdown()
+    pipe.raise_error()
+
+
+# ---------------------------------------------------------------------------------------
+# Preview: one frame, before | after
+# ---------------------------------------------------------------------------------------
+def read_frame_at(path: Path, index: int) -> np.ndarray:
+    """Frame ``index`` of a video, decoding only from the keyframe before it (seek)."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise BadInput(f"{path}: cannot open video ({str(e).splitlines()[0]})") from None
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or 25
+        tb = stream.time_base
+        start = stream.start_time or 0
+        if index > 0 and tb is not None:
+            # Seek to the keyframe at or before a point one second before the frame.
+            target_pts = start + int(max(index / float(rate) - 1.0, 0.0) / float(tb))
+            container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+        count = -1
+        last = None
+        for frame in container.decode(stream):
+            if frame.pts is not None and tb is not None:
+                i = int(round(float((frame.pts - start) * tb) * float(rate)))
+            else:
+                count += 1
+                i = count
+            if i >= index:
+                return frame.to_ndarray(format="rgb24")
+            last = i
+    except av.error.FFmpegError as e:
+        raise BadInput(f"{path}: cannot decode frame {index} ({str(e).splitlines()[0]})") from None
+    finally:
+        container.close()
+    raise BadInput(f"{path}: frame {index} is past the end of the video (last frame {last})")
+
+
+def convert_frame(
+    rgb: np.ndarray,
+    model: Any,
+    config: ConvertConfig | None = None,
+    *,
+    detector: _Detector | None = None,
+    identity: Callable[[], Any] | None = None,
+) -> tuple[np.ndarray, bool]:
+    """Swap the target face of one frame (no temporal smoothing). Returns (frame, face found)."""
+    config = config or ConvertConfig()
+    loaded = load_convert_model(model, config.device)
+    runner = _Runner(loaded)
+    det = detector if detector is not None else _make_detector(video_mode=False)
+    try:
+        faces = det.detect(rgb)
+    finally:
+        if detector is None:
+            _close(det)
+    face = _TargetChooser(_target_descriptor(_model_meta(loaded)), config, identity).choose(rgb, faces)
+    out = rgb.copy()
+    if face is None:
+        return out, False
+    lm = np.asarray(face.landmarks68, dtype=np.float64)
+    x, a, m = model_input(rgb, lm, runner.coverage, runner.size)
+    face_rgb, masks = runner(x[None])
+    _Compositor(config, runner.size).paste(out, face_rgb[0], None if masks is None else masks[0], x, lm, m, a)
+    return out, True
+
+
+def convert_preview(
+    target: str | os.PathLike[str],
+    model: Any,
+    frame: int,
+    out_png: str | os.PathLike[str],
+    config: ConvertConfig | None = None,
+    reporter: Reporter | None = None,
+    *,
+    detector: _Detector | None = None,
+    identity: Callable[[], Any] | None = None,
+) -> PreviewResult:
+    """Write one before | after PNG of frame ``frame`` of ``target`` (seeks; no full decode)."""
+    config = config or ConvertConfig()
+    reporter = reporter or NullReporter()
+    t0 = time.perf_counter()
+    target, out_png = Path(target), Path(out_png)
+    reader = _open_target(target)
+    if out_png.suffix.lower() != ".png":
+        raise BadInput(f"{out_png}: the preview is a PNG; name it .png")
+    _check_paths(target, out_png, "image")
+    if frame < 0:
+        raise BadInput(f"{target}: frame must be 0 or more, got {frame}")
+    if reader.kind == "image":
+        if frame != 0:
+            raise BadInput(f"{target}: is a single image; the only frame is 0")
+        from facedub.media.reader import load_image
+
+        before = load_image(target)
+    else:
+        before = read_frame_at(target, frame)
+    loaded = load_convert_model(model, config.device)
+    meta = _model_meta(loaded)
+    _check_inputs(target, meta)
+    after, found = convert_frame(before, loaded, config, detector=detector, identity=identity)
+    after = _mark_frame(after, frame)
+    if not found:
+        reporter.note(f"{target}: no face of the target person in frame {frame}; the preview shows it unchanged")
+    from facedub.fileio import atomic_path
+
+    with atomic_path(out_png, ".png") as tmp:
+        from PIL import Image
+
+        Image.fromarray(np.concatenate([before, after], axis=1)).save(tmp, format="PNG", compress_level=1)
+        _finalize_output(tmp, {"out": str(out_png), "target": str(target), "kind": "preview", "frames": 1, "swapped": int(found), "fps": 0.0, "model_meta": meta})
+    reporter.image(str(out_png), f"preview of frame {frame} (before | after)")
+    return PreviewResult(str(out_png), frame, found, time.perf_counter() - t0)

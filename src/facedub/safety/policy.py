@@ -1,0 +1,205 @@
+"""The single decision point of facedub's safety rules. Stages call these inside their functions.
+
+================================  ==========================================================
+extract (before reading frames)   ``check_inputs(inputs, reporter)``
+extract ``--consent FILE``        ``consent_for_faceset(path)`` → dict for ``Faceset.consent``
+train (before any step)           ``require_consent_for_training(src, tgt)`` → dict for
+                                  ``model.json["consent"]``
+convert / preview (before work)   ``begin_output(target, model_meta, ...)`` → OutputContext
+convert (every output frame)      ``mark_frame(rgb, ctx)``
+convert (finished file)           ``finalize_output(tmp_path, ctx, final_path)``
+================================  ==========================================================
+
+Nothing here reads a flag, an environment variable or a config key that could switch a check
+off. The only choice a caller has is ``visible_label`` (the corner "AI-generated" label, for
+film work); the watermark, tags, manifest and C2PA are always applied, and
+:func:`finalize_output` refuses to finish a file whose frames were never marked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from facedub.errors import BadInput, ConsentMissing, ContentRefused
+from facedub.progress import NullReporter, Reporter
+from facedub.safety import consent as consent_mod
+from facedub.safety import content_gate as gate
+from facedub.safety import provenance as prov
+from facedub.safety.label import Labeler
+from facedub.safety.watermark import Watermarker
+
+GATE = gate.GateConfig()  # the one content-gate configuration (documented in content_gate)
+
+
+# ----------------------------------------------------------------------------------------
+# Content gate
+
+
+def check_inputs(
+    paths: list[str | os.PathLike[str]] | tuple | str | os.PathLike[str],
+    reporter: Reporter | None = None,
+    classifier: gate.Classifier | None = None,
+) -> list[gate.GateReport]:
+    """Run the content gate on every input (files or folders of images).
+
+    Raises ContentRefused naming the file and the timestamps when one is refused; returns the
+    reports otherwise (their ``max_score`` is worth logging).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    reporter = reporter or NullReporter()
+    reports = gate.scan_paths(list(paths), classifier, GATE, reporter)
+    for r in reports:
+        if r.refused:
+            raise ContentRefused(r.reason())
+    return reports
+
+
+def check_image(rgb: np.ndarray, name: str, classifier: gate.Classifier | None = None) -> gate.GateReport:
+    """Content gate on one in-memory image (convert previews, UI uploads)."""
+    r = gate.scan_image(rgb, name, classifier, GATE)
+    if r.refused:
+        raise ContentRefused(r.reason())
+    return r
+
+
+# ----------------------------------------------------------------------------------------
+# Consent
+
+
+def consent_for_faceset(path: str | os.PathLike[str], now: dt.datetime | None = None) -> dict[str, Any]:
+    """Load and validate a consent file for ``extract --consent``; the dict to store in the faceset."""
+    rec = consent_mod.load_consent(path)
+    consent_mod.check_valid(rec, now, where=str(path))
+    return rec.to_dict()
+
+
+def _faceset_consent(fs: Any, role: str) -> tuple[str, Any]:
+    """(name for messages, consent dict or None) from a Faceset, a faceset dict, or a folder/JSON path."""
+    if isinstance(fs, (str, os.PathLike)):
+        p = Path(fs)
+        j = p / "faceset.json" if p.is_dir() else p
+        try:
+            d = json.loads(j.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BadInput(f"{p}: not a faceset (no faceset.json)") from None
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise BadInput(f"{j}: unreadable faceset ({e})") from None
+        return str(p), d.get("consent") if isinstance(d, dict) else None
+    if isinstance(fs, Mapping):
+        return f"{role} faceset {fs.get('id', '?')}", fs.get("consent")
+    return f"{role} faceset {getattr(fs, 'id', '?')}", getattr(fs, "consent", None)
+
+
+def require_consent_for_training(source_faceset: Any, target_faceset: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Both facesets must carry a valid, unexpired consent record.
+
+    Returns ``{"source": record, "target": record}``: store it as ``model.json["consent"]`` so
+    the model carries both records (and :func:`require_consent_for_convert` can re-check them).
+    """
+    out: dict[str, Any] = {}
+    for role, fs in (("source", source_faceset), ("target", target_faceset)):
+        name, rec = _faceset_consent(fs, role)
+        if rec is None:
+            raise ConsentMissing(
+                f"{name}: the {role} faceset has no consent record; create one with 'facedub consent create' "
+                f"and bind it with 'facedub extract ... --consent FILE'"
+            )
+        out[role] = consent_mod.check_valid(rec, now, where=name).to_dict()
+    return out
+
+
+def require_consent_for_convert(model_meta: Mapping[str, Any] | None, now: dt.datetime | None = None, name: str = "model") -> None:
+    """The model must carry both consent records, still valid (not expired) now."""
+    meta = model_meta or {}
+    c = meta.get("consent")
+    if not isinstance(c, Mapping) or not all(isinstance(c.get(r), Mapping) for r in ("source", "target")):
+        raise ConsentMissing(f"{name}: carries no consent records for its source and target identities (trained without them?)")
+    for role in ("source", "target"):
+        consent_mod.check_valid(c[role], now, where=f"{name} ({role} identity)")
+
+
+# ----------------------------------------------------------------------------------------
+# Outputs
+
+
+class OutputContext:
+    """What one output needs: its provenance info, the watermarker and the label."""
+
+    def __init__(self, info: prov.OutputInfo) -> None:
+        self.info = info
+        self.watermarker = Watermarker(info.output_id)
+        self.labeler = Labeler() if info.visible_label else None
+        self._lock = threading.Lock()
+        self.frames_marked = 0
+
+    @property
+    def output_id(self) -> str:
+        return self.info.output_id
+
+    def writer_metadata(self) -> dict[str, str]:
+        """Container tags to hand to VideoWriter(metadata=...) (finalize adds them anyway)."""
+        return prov.tags_for(self.info)
+
+
+def begin_output(
+    target: str | os.PathLike[str],
+    model_meta: Mapping[str, Any] | None,
+    settings: Mapping[str, Any] | None = None,
+    visible_label: bool = True,
+    reporter: Reporter | None = None,
+    preview: tuple[np.ndarray, int] | None = None,
+    classifier: gate.Classifier | None = None,
+    now: dt.datetime | None = None,
+) -> OutputContext:
+    """Every check a conversion needs, before any work; returns the context for marking.
+
+    Consent of both identities (re-checks expiry), then the content gate on the target: the
+    whole file, or only the previewed frame when ``preview=(rgb, frame_index)``.
+    """
+    require_consent_for_convert(model_meta, now)
+    if preview is None:
+        check_inputs([target], reporter, classifier)
+    else:
+        rgb, index = preview
+        check_image(rgb, f"{target} (frame {index})", classifier)
+    return OutputContext(prov.output_info([target], model_meta, settings, visible_label))
+
+
+def mark_frame(rgb: np.ndarray, ctx: OutputContext) -> np.ndarray:
+    """Visible label (unless switched off) then the invisible watermark; returns a new frame."""
+    out = ctx.labeler.apply(rgb) if ctx.labeler is not None else rgb
+    out = ctx.watermarker.embed(np.ascontiguousarray(out))
+    with ctx._lock:
+        ctx.frames_marked += 1
+    return out
+
+
+def finalize_output(path: str | os.PathLike[str], ctx: OutputContext, final_path: str | os.PathLike[str] | None = None) -> Path:
+    """Tags, C2PA and the manifest for a finished file; returns the manifest path.
+
+    ``path`` may be a temporary name (it is rewritten in place); ``final_path`` is the name
+    the file will have (the manifest goes beside it and names it). Raises when no frame of
+    this output went through :func:`mark_frame`.
+    """
+    path = Path(path)
+    final = Path(final_path) if final_path is not None else path
+    if ctx.frames_marked == 0:
+        raise RuntimeError(f"{final}: refusing to finish an output whose frames were never watermarked")
+    suffix = final.suffix.lower()
+    if not path.is_file():
+        raise BadInput(f"{path}: output file not found")
+    tags = prov.read_tags(path) if suffix in prov.VIDEO_SUFFIXES else {}
+    if tags.get(prov.TAG_ID) != ctx.output_id:
+        prov.write_tags(path, ctx.info, suffix)
+    prov.sign_c2pa(path, ctx.info, title=final.name, suffix=suffix)
+    from facedub.fileio import sha256_file
+
+    return prov.write_manifest(final, ctx.info, sha256_file(path))

@@ -1,0 +1,57 @@
+"""Typed settings and results of the train stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from facedub.train.data import AugmentConfig
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training session. ``steps`` and ``minutes`` count *this* session (a resume adds to it)."""
+
+    source: str  # faceset of the identity whose face goes in
+    target: str  # faceset of the person in the footage
+    out: str  # model folder (created; must not hold a model unless resume=True)
+    arch: str | None = None  # architecture name (None: "lite", or the checkpoint's when resuming)
+    steps: int | None = None  # optimiser steps to run now
+    minutes: float | None = None  # or: wall-clock budget for this session, in minutes
+    batch_size: int | None = None  # faces per identity per step (None: the architecture's default)
+    lr: float | None = None  # Adam learning rate (None: the architecture's default)
+    seed: int = 0  # seeds weight initialisation and the data order/augmentation
+    resume: bool = False  # continue the model in ``out`` exactly where it stopped
+    preview_every: int = 200  # steps between validation, preview grid and loss curve
+    save_every: int = 1000  # steps between checkpoints (also saved at the end and when stopped)
+    log_every: int = 10  # steps per point of the training-loss history
+    size: int | None = None  # model side in px (None: the architecture's default)
+    coverage: float | None = None  # share of the aligned crop the model sees (None: default)
+    width: float | None = None  # channel multiplier (None: default 1.0; small values for tests)
+    precision: Precision = "auto"  # auto: bf16 autocast on CPUs with AVX512-BF16/AMX and on CUDA, else fp32
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # random augmentation settings
+    threads: int | None = None  # CPU threads for torch (None: leave torch's default)
+    device: str | None = None  # "cpu", "cuda", "cuda:1" (None: CUDA when available)
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    out: str  # model folder
+    arch: str
+    step: int  # total steps of the model
+    steps_run: int  # steps run in this session
+    seconds: float  # wall time of this session
+    examples_per_s: float  # both identities counted, all processes
+    loss_source: float | None  # last logged training losses
+    loss_target: float | None
+    val_source: float | None  # last validation losses
+    val_target: float | None
+    val_ssim_source: float | None  # last validation SSIM (reconstruction by its own decoder)
+    val_ssim_target: float | None
+    plateaued: bool  # validation loss stopped improving
+    stopped: bool  # the user stopped the run (Ctrl-C / cancel); the model was saved
+    previews: tuple[str, ...] = ()  # preview PNGs written in this session
+    loss_curve: str | None = None  # loss-curve PNG

@@ -1,0 +1,313 @@
+"""Training data: both facesets preloaded as small uint8 tensors, augmented a batch at a time.
+
+Each face is cut once, at load time, with :func:`facedub.faces.align.crop_to_model` to a
+*context* image a little larger than the model input (``size + 2·margin`` pixels covering
+``coverage·(size + 2·margin)/size`` of the crop), together with two landmark masks (the face
+hull, and eyes + mouth). A training batch is then made in a handful of vectorised torch ops:
+
+* colour: with probability ``colour_match`` a face takes the CIELAB mean/std of a random face
+  of the *other* identity (so the model learns shape, not skin-tone drift), plus a small
+  lightness/contrast/tint jitter;
+* geometry: one random similarity (rotation, zoom, shift) and horizontal flip per face,
+  applied through ``affine_grid``/``grid_sample`` to image and masks alike (the *target*);
+* the 2018 random warp: a 5×5 grid of control points jittered by ``warp_sigma`` of the side,
+  interpolated bicubically over the face and added to the same sampling grid (the *input*).
+
+No per-sample Python runs in the hot loop. The random state is one ``torch.Generator`` plus a
+shuffled order per identity, all of which the checkpoint stores so ``--resume`` is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facedub.errors import BadInput
+from facedub.faces.align import (
+    LM68_LEFT_EYE,
+    LM68_MOUTH,
+    LM68_RIGHT_EYE,
+    crop_to_model,
+    crop_to_model_matrix,
+    transform_points,
+)
+from facedub.faceset import Faceset
+from facedub.faceset.store import faceset_dir, load_crop
+
+MIN_FACES = 20  # fewest faces a faceset needs for training (the model needs variety; 100+ is better)
+MIN_VAL = 2  # validation faces per identity, at least
+MAX_VAL = 64  # validation faces per identity, at most
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random augmentation of training batches (validation faces are never augmented)."""
+
+    warp: bool = True  # the 2018 random grid warp on the input
+    warp_sigma: float = 0.039  # std of control-point jitter, share of the side (2018: 5 px of 128)
+    rotate_deg: float = 10.0  # random rotation range ±
+    zoom: float = 0.05  # random scale range ±
+    shift: float = 0.05  # random shift range ±, share of the side
+    flip: bool = True  # random horizontal flip (half of the faces)
+    colour: bool = True  # lightness/contrast/tint jitter
+    colour_match: float = 0.5  # probability a face takes the colour statistics of the other identity
+
+
+# --- colour space ---------------------------------------------------------------------------
+
+_RGB2XYZ = torch.tensor(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB [B,3,H,W] in [0,1] → CIELAB (D65), L in [0,100]."""
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = torch.einsum("ij,bjhw->bihw", _RGB2XYZ.to(rgb), lin) / _WHITE.to(rgb).view(1, 3, 1, 1)
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-8) ** (1 / 3), 7.787 * xyz + 16 / 116)
+    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """CIELAB → sRGB in [0,1] (clamped)."""
+    fy = (lab[:, 0] + 16) / 116
+    fx = fy + lab[:, 1] / 500
+    fz = fy - lab[:, 2] / 200
+    f = torch.stack([fx, fy, fz], 1)
+    xyz = torch.where(f > 0.206893, f**3, (f - 16 / 116) / 7.787) * _WHITE.to(lab).view(1, 3, 1, 1)
+    lin = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB2XYZ).to(lab), xyz).clamp(0, 1)
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-8) ** (1 / 2.4) - 0.055, 12.92 * lin).clamp(0, 1)
+
+
+def lab_stats(rgb: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image LAB mean and std over ``mask`` (>0.5): two [B,3] tensors."""
+    lab = rgb_to_lab(rgb)
+    w = (mask > 0.5).to(lab)
+    n = w.sum((2, 3)).clamp_min(1.0)
+    mean = (lab * w).sum((2, 3)) / n
+    var = (((lab - mean[:, :, None, None]) ** 2) * w).sum((2, 3)) / n
+    return mean, var.sqrt().clamp_min(1.0)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def face_masks(lm_ctx: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Face-hull and eyes+mouth masks (uint8 0/255, side×side) from 68 landmarks in context px."""
+    import cv2
+
+    hull = np.zeros((side, side), np.uint8)
+    pts = lm_ctx.astype(np.float64).copy()
+    chin_to_brow = np.linalg.norm(pts[8] - pts[17:27].mean(0))
+    up = (pts[8] - pts[27]) / max(np.linalg.norm(pts[8] - pts[27]), 1e-6)
+    brows = pts[17:27] - up * 0.2 * chin_to_brow  # lift the brows to take in the forehead
+    allp = np.concatenate([pts, brows])
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(allp).astype(np.int32)), 255)
+    em = np.zeros((side, side), np.uint8)
+    for idx, grow in ((LM68_RIGHT_EYE, 1.8), (LM68_LEFT_EYE, 1.8), (LM68_MOUTH, 1.25)):
+        p = pts[idx]
+        c = p.mean(0)
+        p = c + (p - c) * grow
+        cv2.fillConvexPoly(em, cv2.convexHull(np.round(p).astype(np.int32)), 255)
+    return hull, em
+
+
+@dataclass
+class IdentityData:
+    """One identity: training context images and validation model inputs."""
+
+    name: str  # "source" | "target"
+    faceset: Faceset
+    folder: Path
+    train: torch.Tensor  # uint8 [N,5,C,C]: RGB + face hull + eyes/mouth, context size C
+    val: torch.Tensor  # uint8 [V,5,S,S]: unaugmented model inputs + masks
+    lab_mean: torch.Tensor  # [N,3] per-face LAB mean over the face hull
+    lab_std: torch.Tensor  # [N,3]
+    train_files: tuple[str, ...]
+    val_files: tuple[str, ...]
+
+
+def geometry(size: int, coverage: float) -> tuple[int, float]:
+    """Context side in px and its coverage of the crop (a margin of size/8 on each side when possible)."""
+    margin = size // 8
+    while margin > 0 and coverage * (size + 2 * margin) / size > 1.0:
+        margin -= 1
+    ctx = size + 2 * margin
+    return ctx, coverage * ctx / size
+
+
+def split_indices(n: int) -> tuple[list[int], list[int]]:
+    """Hold out ~10% (2–64) faces, evenly spread over the set, for validation."""
+    v = max(MIN_VAL, min(MAX_VAL, n // 10))
+    val = sorted({int(round(x)) for x in np.linspace(n / (2 * v), n - 1 - n / (2 * v), v)})
+    vs = set(val)
+    return [i for i in range(n) if i not in vs], val
+
+
+def check_faceset(fs: Faceset, path: str, name: str) -> None:
+    n = len(fs.faces)
+    if n == 0:
+        raise BadInput(f"{path}: the {name} faceset has no faces")
+    if n < MIN_FACES:
+        raise BadInput(f"{path}: the {name} faceset has {n} faces; training needs at least {MIN_FACES} (a few hundred is better)")
+
+
+def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage: float) -> IdentityData:
+    folder = faceset_dir(path)
+    ctx, ctx_cov = geometry(size, coverage)
+    margin = (ctx - size) // 2
+    n = len(fs.faces)
+    arr = np.empty((n, 5, ctx, ctx), np.uint8)
+    for i, rec in enumerate(fs.faces):
+        try:
+            crop = load_crop(folder, rec.file)
+        except (OSError, ValueError) as e:
+            raise BadInput(f"{folder / rec.file}: cannot read face crop ({str(e).splitlines()[0]})") from None
+        if crop.ndim != 3 or crop.shape[0] != crop.shape[1]:
+            raise BadInput(f"{folder / rec.file}: not a square RGB crop")
+        img = crop_to_model(crop, ctx_cov, ctx)
+        m = crop_to_model_matrix(ctx_cov, ctx, crop.shape[1])
+        try:
+            lm = transform_points(transform_points(rec.landmarks_array(), rec.affine_array()), m)
+        except ValueError:
+            raise BadInput(f"{folder}: face {rec.file} has malformed landmarks or affine") from None
+        if lm.shape != (68, 2):
+            raise BadInput(f"{folder}: face {rec.file} has {len(lm)} landmarks, expected 68")
+        hull, em = face_masks(lm, ctx)
+        arr[i, :3] = img.transpose(2, 0, 1)
+        arr[i, 3] = hull
+        arr[i, 4] = em
+    t = torch.from_numpy(arr)
+    tr, va = split_indices(n)
+    train = t[tr].contiguous()
+    val = t[va][:, :, margin : margin + size, margin : margin + size].contiguous()
+    mean, std = lab_stats(train[:, :3].float() / 255, train[:, 3:4].float() / 255)
+    files = [f.file for f in fs.faces]
+    return IdentityData(
+        name, fs, folder, train, val, mean, std, tuple(files[i] for i in tr), tuple(files[i] for i in va)
+    )
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+class Sampler:
+    """Shuffled passes over each identity's training faces, driven by one generator."""
+
+    def __init__(self, sizes: dict[str, int], seed: int) -> None:
+        self.gen = torch.Generator().manual_seed(int(seed))
+        self.sizes = dict(sizes)
+        self.perm = {k: torch.randperm(n, generator=self.gen) for k, n in self.sizes.items()}
+        self.cursor = {k: 0 for k in self.sizes}
+
+    def take(self, side: str, b: int) -> torch.Tensor:
+        out = []
+        while b > 0:
+            n = self.sizes[side]
+            if self.cursor[side] >= n:
+                self.perm[side] = torch.randperm(n, generator=self.gen)
+                self.cursor[side] = 0
+            k = min(b, n - self.cursor[side])
+            out.append(self.perm[side][self.cursor[side] : self.cursor[side] + k])
+            self.cursor[side] += k
+            b -= k
+        return torch.cat(out)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"sampler.gen": self.gen.get_state()}
+        tensors.update({f"sampler.perm.{k}": v.clone() for k, v in self.perm.items()})
+        return tensors, {"cursor": dict(self.cursor), "sizes": dict(self.sizes)}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
+        if js.get("sizes") != self.sizes:
+            raise BadInput("training state does not fit these facesets (face counts differ)")
+        self.gen.set_state(tensors["sampler.gen"])
+        for k in self.sizes:
+            self.perm[k] = tensors[f"sampler.perm.{k}"].clone()
+        self.cursor = {k: int(v) for k, v in js["cursor"].items()}
+
+
+def _uniform(gen: torch.Generator, b: int, lo: float, hi: float) -> torch.Tensor:
+    return torch.rand(b, generator=gen) * (hi - lo) + lo
+
+
+def make_batch(
+    data: IdentityData,
+    other: IdentityData,
+    idx: torch.Tensor,
+    size: int,
+    aug: AugmentConfig,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A training batch: (warped input, target, face-hull mask, eyes/mouth mask), float [B,·,S,S].
+
+    All randomness comes from ``gen`` in a fixed order, so a batch is reproducible.
+    """
+    x = data.train[idx].float().div_(255.0)
+    b, _, c, _ = x.shape
+    rgb = x[:, :3]
+    # Random draws first, always all of them, so the stream does not depend on the settings.
+    r_match = torch.rand(b, generator=gen)
+    r_other = torch.randint(0, other.train.shape[0], (b,), generator=gen)
+    r_light = _uniform(gen, b, -1.0, 1.0)
+    r_contrast = _uniform(gen, b, -1.0, 1.0)
+    r_tint = _uniform(gen, 2 * b, -1.0, 1.0).view(b, 2)
+    r_rot = _uniform(gen, b, -1.0, 1.0)
+    r_zoom = _uniform(gen, b, -1.0, 1.0)
+    r_shift = _uniform(gen, 2 * b, -1.0, 1.0).view(b, 2)
+    r_flip = torch.rand(b, generator=gen) < 0.5
+    r_warp = torch.randn(b, 2, 5, 5, generator=gen)
+
+    if aug.colour_match > 0 or aug.colour:
+        lab = rgb_to_lab(rgb)
+        if aug.colour_match > 0:
+            use = (r_match < aug.colour_match).view(b, 1, 1, 1).to(lab)
+            m_s, s_s = data.lab_mean[idx], data.lab_std[idx]
+            m_o, s_o = other.lab_mean[r_other], other.lab_std[r_other]
+            moved = (lab - m_s[:, :, None, None]) / s_s[:, :, None, None] * s_o[:, :, None, None] + m_o[:, :, None, None]
+            lab = lab + use * (moved - lab)
+        if aug.colour:
+            mean_l = lab[:, :1].mean((2, 3), keepdim=True)
+            lab = torch.cat(
+                [
+                    (lab[:, :1] - mean_l) * (1 + 0.1 * r_contrast).view(b, 1, 1, 1) + mean_l + 6.0 * r_light.view(b, 1, 1, 1),
+                    lab[:, 1:] + 3.0 * r_tint.view(b, 2, 1, 1),
+                ],
+                1,
+            )
+        rgb = lab_to_rgb(lab)
+        x = torch.cat([rgb, x[:, 3:]], 1)
+
+    # Geometry: output pixel (normalised over S) → context coordinates (normalised over C).
+    k = size / c
+    ang = torch.deg2rad(r_rot * aug.rotate_deg)
+    sc = 1.0 + r_zoom * aug.zoom
+    flip = torch.where(r_flip & aug.flip, -1.0, 1.0)
+    cos, sin = torch.cos(ang) * sc * k, torch.sin(ang) * sc * k
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = cos * flip
+    theta[:, 0, 1] = -sin
+    theta[:, 1, 0] = sin * flip
+    theta[:, 1, 1] = cos
+    theta[:, :, 2] = r_shift * aug.shift * 2 * k
+    grid = F.affine_grid(theta, [b, 5, size, size], align_corners=False)
+    target = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if aug.warp:
+        disp = r_warp * (aug.warp_sigma * 2 * k)
+        disp = F.interpolate(disp, size=(size, size), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+        inp = F.grid_sample(x[:, :3], grid + disp, mode="bilinear", padding_mode="reflection", align_corners=False)
+    else:
+        inp = target[:, :3]
+    return inp.clamp_(0, 1), target[:, :3].clamp(0, 1), target[:, 3:4], target[:, 4:5]
+
+
+def val_batch(data: IdentityData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Validation inputs (= targets), face-hull and eyes/mouth masks, float [V,·,S,S]."""
+    v = data.val.float() / 255.0
+    return v[:, :3], v[:, 3:4], v[:, 4:5]

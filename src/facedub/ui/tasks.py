@@ -1,0 +1,203 @@
+"""What each UI button runs: builds a stage config from the form and calls ONE stage function.
+
+No pipeline logic lives here: these are the same calls the CLI makes (see
+docs/CONTRACTS.md), wrapped as job functions ``fn(reporter) -> dict`` for
+:class:`facedub.ui.jobs.JobManager`. Stage modules are imported inside the job so the page
+loads fast and a stage that fails to import becomes a plain message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+from facedub.errors import BadInput
+from facedub.project import Project, check_role
+
+JobFn = Callable[[Any], "dict[str, Any] | None"]
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        return obj
+    return {"value": str(obj)}
+
+
+def _config(cls: type, **values: Any) -> Any:
+    """Build a frozen config dataclass from the fields it actually has (forms may offer more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+
+
+# --- choices for the dropdowns ---------------------------------------------------------
+def choices() -> dict[str, tuple[str, ...]]:
+    """Choice sets from the stages' ``Literal`` types (``typing.get_args``)."""
+    from typing import get_args
+
+    out: dict[str, tuple[str, ...]] = {}
+    try:
+        from facedub.convert import config as cc
+
+        out["mask"] = get_args(cc.MaskMode)
+        out["color"] = get_args(cc.ColorMode)
+        out["blend"] = get_args(cc.BlendMode)
+    except ImportError:
+        out.update(mask=("learned-hull",), color=("reinhard",), blend=("alpha",))
+    try:
+        from facedub.model.registry import ArchName
+
+        out["arch"] = get_args(ArchName)
+    except ImportError:
+        out["arch"] = ("lite",)
+    return out
+
+
+# --- consent ---------------------------------------------------------------------------
+def record_consent(
+    project: Project,
+    role: str,
+    subject: str,
+    granted_by: str,
+    scope: str,
+    expires: str | None,
+    evidence: str | None,
+    synthetic: bool,
+) -> dict[str, Any]:
+    """Create a consent record with the safety package and store it as consent/ROLE.json."""
+    from facedub.safety.consent import create_consent, save_consent
+
+    check_role(role)
+    subject = (subject or "").strip()
+    granted_by = (granted_by or "").strip() or subject
+    if not subject:
+        raise BadInput("consent: say whose face this is (subject)")
+    if not (scope or "").strip():
+        raise BadInput("consent: describe what the consent covers (scope)")
+    record = create_consent(
+        subject=subject,
+        granted_by=granted_by,
+        scope=scope,
+        expires=(str(expires).strip() or None) if expires else None,
+        evidence=evidence or None,
+        synthetic=bool(synthetic),
+    )
+    out = project.consent_path(role)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_consent(record, out)
+    return record.to_dict()
+
+
+# --- jobs --------------------------------------------------------------------------------
+def extract_job(project: Project, role: str, every: int = 1, max_frames: int | None = None) -> JobFn:
+    check_role(role)
+    inputs = list(project.input_files(role))
+    if not inputs:
+        raise BadInput(f"{role}: choose the {role} video(s) first")
+    consent = project.consent_path(role)
+
+    def run(reporter: Any) -> dict[str, Any]:
+        from facedub.extract import ExtractConfig, extract_faceset
+
+        cfg = _config(
+            ExtractConfig,
+            every=max(1, int(every or 1)),
+            max_frames=int(max_frames) if max_frames else None,
+            consent=str(consent) if consent.is_file() else None,
+        )
+        summary = extract_faceset(inputs, project.faceset_dir(role), cfg, reporter)
+        return _to_dict(summary)
+
+    return run
+
+
+def train_job(
+    project: Project, arch: str, steps: int | None, batch_size: int | None, resume: bool,
+    preview_every: int | None = None, minutes: float | None = None,
+) -> JobFn:
+    """Train (or, when ``resume`` and a model exists, continue) the project's model."""
+    for role in ("source", "target"):
+        if not (project.faceset_dir(role) / "faceset.json").is_file():
+            raise BadInput(f"{role}: extract the {role} faces first")
+    cont = bool(resume) and project.has_model()
+
+    def run(reporter: Any) -> dict[str, Any]:
+        from facedub.train import TrainConfig, train
+
+        cfg = _config(
+            TrainConfig,
+            source=str(project.faceset_dir("source")),
+            target=str(project.faceset_dir("target")),
+            out=str(project.model_dir),
+            arch=None if cont else arch,
+            steps=int(steps) if steps else None,
+            minutes=float(minutes) if minutes else None,
+            batch_size=int(batch_size) if batch_size else None,
+            preview_every=int(preview_every) if preview_every else None,
+            resume=cont,
+        )
+        result = _to_dict(train(cfg, reporter))
+        if result.get("stopped"):
+            reporter.note(f"stopped at step {result.get('step')}; the model is saved — start training again to continue")
+        return result
+
+    return run
+
+
+def _target_video(project: Project) -> str:
+    files = project.input_files("target")
+    if not files:
+        raise BadInput("target: choose the target video first")
+    return files[0]
+
+
+def convert_settings(mask: str, color: str, blend: str, erode: int | None = None, feather: int | None = None) -> Any:
+    from facedub.convert.config import ConvertConfig
+
+    return _config(ConvertConfig, mask=mask, color=color, blend=blend, erode=erode, feather=feather)
+
+
+def preview_job(project: Project, frame: int, settings: dict[str, Any]) -> JobFn:
+    if not project.has_model():
+        raise BadInput("train a model first")
+    target = _target_video(project)
+
+    def run(reporter: Any) -> dict[str, Any]:
+        from facedub.convert import convert_preview
+
+        cfg = convert_settings(**settings)
+        project.output_dir.mkdir(parents=True, exist_ok=True)
+        res = convert_preview(target, str(project.model_dir), int(frame or 0), str(project.preview_path), cfg, reporter)
+        return _to_dict(res)
+
+    return run
+
+
+def verify(path: str | Path) -> dict[str, Any]:
+    from facedub.safety.verify import verify_file
+
+    return _to_dict(verify_file(str(path)))
+
+
+def convert_job(project: Project, settings: dict[str, Any]) -> JobFn:
+    if not project.has_model():
+        raise BadInput("train a model first")
+    target = _target_video(project)
+
+    def run(reporter: Any) -> dict[str, Any]:
+        from facedub.convert import convert_video
+
+        cfg = convert_settings(**settings)
+        project.output_dir.mkdir(parents=True, exist_ok=True)
+        summary = convert_video(target, str(project.model_dir), str(project.result_path), cfg, reporter)
+        reporter.start("verify", None)
+        report = verify(project.result_path)
+        return {"convert": _to_dict(summary), "verify": report}
+
+    return run

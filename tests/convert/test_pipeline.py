@@ -1,0 +1,162 @@
+"""The convert pipeline with a fake detector and a stand-in model (no shared media needed)."""
+
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import write_test_video
+from PIL import Image
+
+from facedub.convert import ConvertConfig, convert_preview, convert_video
+from facedub.convert.pipeline import crop_to_model_exact, model_input
+from facedub.errors import BadInput, Cancelled
+from facedub.faces.align import warp
+from facedub.progress import RecordingReporter
+
+_spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).with_name("tinymodel.py"))
+helpers = sys.modules.setdefault("convert_tinymodel", importlib.util.module_from_spec(_spec))
+if not hasattr(helpers, "FakeDetector"):
+    _spec.loader.exec_module(helpers)
+
+W, H = 128, 96
+
+
+def _decode(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def video(tmp_path):
+    return write_test_video(tmp_path / "in.mp4", frames=30, size=(W, H), fps=25, audio=True)
+
+
+def test_passthrough_bridging_counts_and_frames(video, tmp_path):
+    # Frames 10-12 lose the face (≤ max_gap: bridged); 20-29 lose it for good (passed through).
+    det = helpers.FakeDetector((H, W), present=lambda i: not (10 <= i < 13 or i >= 20))
+    out = tmp_path / "out.mp4"
+    before = _sha(video)
+    rep = RecordingReporter()
+    s = convert_video(video, helpers.InvertNet(), out, ConvertConfig(max_gap=5, batch=4), rep, detector=det)
+    assert (s.frames, s.swapped, s.bridged, s.no_face) == (30, 20, 3, 10)
+    assert s.audio and s.width == W and s.height == H and s.fps == 25
+    assert rep.done == 30 and rep.phases[0] == ("convert", 30)
+    assert any("10 of 30 frames had no face" in n for n in rep.notes)
+    assert _sha(video) == before
+    frames_in, frames_out = _decode(video), _decode(out)
+    assert len(frames_out) == 30
+    centre = (slice(H // 2 - 5, H // 2 + 5), slice(W // 2 - 5, W // 2 + 5))
+    # Swapped (and bridged) frames: the face centre is inverted; passed-through ones are not.
+    for i in (0, 11, 19):
+        diff = np.abs(frames_out[i][centre].astype(int) - frames_in[i][centre].astype(int)).mean()
+        assert diff > 40, i
+    for i in (22, 29):
+        diff = np.abs(frames_out[i][centre].astype(int) - frames_in[i][centre].astype(int)).mean()
+        assert diff < 6, i
+
+
+def test_no_face_anywhere_is_an_error_and_writes_nothing(video, tmp_path):
+    out = tmp_path / "out.mp4"
+    det = helpers.FakeDetector((H, W), present=lambda i: False)
+    with pytest.raises(BadInput, match="no face of the target person found in any of the 30 frames"):
+        convert_video(video, helpers.InvertNet(), out, ConvertConfig(), detector=det)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_image_target_changes_only_inside_the_face(tmp_path):
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    src = tmp_path / "face.png"
+    Image.fromarray(img).save(src)
+    out = tmp_path / "out.png"
+    det = helpers.FakeDetector((H, W))
+    s = convert_video(src, helpers.InvertNet(), out, ConvertConfig(color="none"), detector=det)
+    assert s.kind == "image" and s.frames == 1 and s.swapped == 1
+    res = np.asarray(Image.open(out))
+    assert res.shape == img.shape
+    hull = det.lm
+    x0, y0 = np.floor(hull.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(hull.max(axis=0)).astype(int)
+    outside = np.ones((H, W), bool)
+    outside[y0 : y1 + 1, x0 : x1 + 1] = False
+    # PNG is lossless: outside the landmark hull's box the pixels are bit-identical.
+    np.testing.assert_array_equal(res[outside], img[outside])
+    c = (slice(H // 2 - 3, H // 2 + 3), slice(W // 2 - 3, W // 2 + 3))
+    assert np.abs(res[c].astype(int) - (255 - img[c].astype(int))).mean() < 12  # inverted there
+
+
+def test_image_target_needs_image_output(tmp_path):
+    src = tmp_path / "face.png"
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(src)
+    with pytest.raises(BadInput, match="must be"):
+        convert_video(src, helpers.InvertNet(), tmp_path / "o.mp4", detector=helpers.FakeDetector((H, W)))
+
+
+def test_bad_paths(video, tmp_path):
+    det = helpers.FakeDetector((H, W))
+    with pytest.raises(BadInput, match="overwrite the input"):
+        convert_video(video, helpers.InvertNet(), video, detector=det)
+    with pytest.raises(BadInput, match="does not exist"):
+        convert_video(video, helpers.InvertNet(), tmp_path / "nope" / "o.mp4", detector=det)
+    with pytest.raises(BadInput, match="not a facedub model"):
+        convert_video(video, tmp_path, tmp_path / "o.mp4", detector=det)
+    with pytest.raises(BadInput, match="no such"):
+        convert_video(tmp_path / "missing.mp4", helpers.InvertNet(), tmp_path / "o.mp4", detector=det)
+
+
+def test_cancel_leaves_no_output(video, tmp_path):
+    rep = RecordingReporter()
+    rep.stop_requested = True
+    out = tmp_path / "out.mp4"
+    with pytest.raises(Cancelled):
+        convert_video(video, helpers.InvertNet(), out, ConvertConfig(), rep, detector=helpers.FakeDetector((H, W)))
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_smoothing_reduces_landmark_jitter(video, tmp_path):
+    det = helpers.FakeDetector((H, W), jitter=1.0)
+    s = convert_video(video, helpers.InvertNet(), tmp_path / "o.mp4", ConvertConfig(), detector=det)
+    assert s.jitter_raw is not None and s.jitter_smoothed < s.jitter_raw / 3
+    det = helpers.FakeDetector((H, W), jitter=1.0)
+    s2 = convert_video(video, helpers.InvertNet(), tmp_path / "o2.mp4", ConvertConfig(smooth="none"), detector=det)
+    assert s2.jitter_smoothed == pytest.approx(s2.jitter_raw)
+
+
+def test_max_frames_and_poisson_hist_options(video, tmp_path):
+    out = tmp_path / "o.mp4"
+    cfg = ConvertConfig(max_frames=7, blend="poisson", color="hist", mask="hull", erode=1, feather=3)
+    s = convert_video(video, helpers.InvertNet(), out, cfg, detector=helpers.FakeDetector((H, W)))
+    assert s.frames == 7 and len(_decode(out)) == 7
+
+
+def test_preview_writes_before_after(video, tmp_path):
+    out = tmp_path / "p.png"
+    res = convert_preview(video, helpers.InvertNet(), 17, out, ConvertConfig(), detector=helpers.FakeDetector((H, W)))
+    assert res.face_found
+    pair = np.asarray(Image.open(out))
+    assert pair.shape == (H, 2 * W, 3)
+    frame17 = _decode(video)[17]
+    np.testing.assert_array_equal(pair[:, :W], frame17)  # "before" is exactly frame 17
+    with pytest.raises(BadInput, match="past the end"):
+        convert_preview(video, helpers.InvertNet(), 99, out, detector=helpers.FakeDetector((H, W)))
+
+
+def test_model_input_matches_exact_matrix():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:200, 0:240]
+    img = np.stack([np.sin(xx / 9.0) * 100 + 128, np.cos(yy / 7.0) * 100 + 128, (xx + yy) % 256 * 0 + 90], -1).astype(np.uint8)
+    lm = helpers.mean_face_68((120, 100), 90) + rng.normal(0, 0.5, (68, 2))
+    x, a, m = model_input(img, lm, 0.6875, 64)
+    direct = warp(img, m, 64)
+    # Same geometry as training's crop → crop_to_model (up to resampling blur).
+    assert np.abs(direct.astype(int) - x.astype(int)).mean() < 3
+    off = crop_to_model_exact(0.6875, 64)
+    assert off[0, 0] == pytest.approx(64 / 176)

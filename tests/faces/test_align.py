@@ -1,0 +1,82 @@
+"""Pure alignment geometry: the frame → crop transform and its inverse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facedub.faces.align import (
+    CROP_SIZE,
+    TEMPLATE5,
+    align_matrix,
+    compose,
+    invert_affine,
+    points5_from_68,
+    rotation_deg,
+    scale_of,
+    transform_points,
+    umeyama,
+    warp,
+)
+
+
+def _similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarray:
+    a = np.radians(angle_deg)
+    return np.array([[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty]])
+
+
+def _face68(rng: np.random.Generator) -> np.ndarray:
+    """68 plausible landmarks: template-ish points in a 256 crop plus noise, moved into a frame."""
+    lm = rng.uniform(60, 200, size=(68, 2))
+    t = TEMPLATE5 * CROP_SIZE
+    lm[36:42] = t[0] + rng.normal(0, 3, (6, 2))
+    lm[42:48] = t[1] + rng.normal(0, 3, (6, 2))
+    lm[30], lm[48], lm[54] = t[2], t[3], t[4]
+    return lm
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_align_then_invert_lands_within_a_pixel(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    crop_lm = _face68(rng)
+    to_frame = _similarity(rng.uniform(0.3, 3.0), rng.uniform(-40, 40), rng.uniform(-50, 900), rng.uniform(-50, 600))
+    frame_lm = transform_points(crop_lm, to_frame) + rng.normal(0, 0.5, (68, 2))  # detector noise
+    m = align_matrix(points5_from_68(frame_lm))
+    back = transform_points(transform_points(frame_lm, m), invert_affine(m))
+    assert np.abs(back - frame_lm).max() < 1.0
+    # and the five points land on the template (noise-level residual only)
+    p5 = transform_points(points5_from_68(frame_lm), m)
+    assert np.linalg.norm(p5 - TEMPLATE5 * CROP_SIZE, axis=1).max() < 3.0
+    # the fitted matrix undoes the made-up one
+    assert scale_of(m) == pytest.approx(1.0 / scale_of(to_frame), rel=0.02)
+    assert rotation_deg(compose(m, to_frame)) == pytest.approx(0.0, abs=1.0)
+
+
+def test_umeyama_recovers_an_exact_similarity() -> None:
+    rng = np.random.default_rng(1)
+    src = rng.normal(size=(10, 2))
+    truth = _similarity(1.7, 25.0, 3.0, -2.0)
+    got = umeyama(src, transform_points(src, truth))[:2]
+    assert np.allclose(got, truth, atol=1e-9)
+
+
+def test_warp_moves_pixels_where_the_matrix_says() -> None:
+    img = np.zeros((300, 400, 3), np.uint8)
+    img[148:153, 248:253] = 255  # a dot centred at (250, 150)
+    m = _similarity(0.8, 30.0, 20.0, 10.0)
+    out = warp(img, m, 256, border="constant")
+    ys, xs = np.nonzero(out[..., 0] > 100)
+    centre = np.array([xs.mean(), ys.mean()])
+    assert np.linalg.norm(centre - transform_points(np.array([[250.0, 150.0]]), m)[0]) < 1.0
+
+
+def test_points5_from_68_layout() -> None:
+    lm = np.zeros((68, 2))
+    lm[36:42] = [10, 20]
+    lm[42:48] = [30, 20]
+    lm[30] = [20, 30]
+    lm[48] = [12, 40]
+    lm[54] = [28, 40]
+    assert np.allclose(points5_from_68(lm), [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]])
+    with pytest.raises(ValueError):
+        points5_from_68(np.zeros((5, 2)))

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facedub.errors import BadInput
+from facedub.media.reader import expand_inputs, load_image, open_media
+from conftest import write_test_video
+
+
+def test_video_frames_indices_times_and_sampling(tmp_path: Path) -> None:
+    v = write_test_video(tmp_path / "v.mp4", frames=12, size=(64, 48), fps=25)
+    r = open_media(v)
+    assert r.kind == "video" and (r.width, r.height) == (64, 48)
+    assert r.fps == pytest.approx(25.0)
+    assert r.frame_count == 12 and r.count_exact
+    frames = list(r)
+    assert [f.index for f in frames] == list(range(12))
+    assert frames[0].rgb.shape == (48, 64, 3) and frames[0].rgb.dtype == np.uint8
+    assert frames[5].time == pytest.approx(5 / 25, abs=1e-3)
+    assert [f.index for f in r.frames(start=3, every=4)] == [4, 8]
+    assert [f.index for f in r.frames(every=2, limit=3)] == [0, 2, 4]
+
+
+def test_images_are_normalised_to_rgb8(tmp_path: Path) -> None:
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, :15, 3] = 255  # left half opaque red, right half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    img = load_image(tmp_path / "a.png")
+    assert img.shape == (20, 30, 3) and img.dtype == np.uint8
+    assert tuple(img[5, 2]) == (200, 0, 0)
+    assert tuple(img[5, 25]) == (255, 255, 255)  # transparency composited on white
+
+    grey16 = (np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) * 100).astype(np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    g = load_image(tmp_path / "g16.png")
+    assert g.shape == (20, 30, 3) and g.dtype == np.uint8
+    assert g[-1, -1, 0] == round(grey16[-1, -1] / 65535 * 255)
+
+
+def test_bad_inputs_raise_one_line_naming_the_file(tmp_path: Path) -> None:
+    cases = {}
+    (tmp_path / "text.mp4").write_text("this is not a video\n")
+    cases["text.mp4"] = "cannot read it"
+    Image.new("RGB", (1, 1)).save(tmp_path / "one.png")
+    cases["one.png"] = "too small"
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    cases["empty.mp4"] = "empty"
+    cases["missing.mp4"] = "no such file"
+    for name, words in cases.items():
+        with pytest.raises(BadInput) as e:
+            open_media(tmp_path / name)
+        msg = str(e.value)
+        assert name in msg and words in msg and "\n" not in msg
+
+
+def test_truncated_video_is_reported_after_its_good_frames(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "fast.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(60):  # noise: every frame costs bytes, so a cut file loses frames
+            img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in vs.encode(None):
+            c.mux(p)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    r = open_media(cut)
+    got = []
+    with pytest.raises(BadInput, match="truncated"):
+        for f in r:
+            got.append(f.index)
+    assert 0 < len(got) < 60
+
+
+def test_folders_expand_to_sorted_images(tmp_path: Path) -> None:
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        if name.endswith("txt"):
+            (d / name).write_text("x")
+        else:
+            Image.new("RGB", (32, 32), (10, 20, 30)).save(d / name)
+    assert [p.name for p in expand_inputs([d])] == ["a.jpg", "b.png"]
+    r = open_media(d)
+    assert r.kind == "folder" and r.frame_count == 2
+    assert [f.index for f in r] == [0, 1]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BadInput, match="no images"):
+        expand_inputs([tmp_path / "empty"])

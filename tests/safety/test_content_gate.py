@@ -1,0 +1,115 @@
+"""Content gate. Benign shared media must pass; the refusal path uses a stand-in classifier
+(no explicit media is used or added anywhere)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedub.errors import BadInput, ContentRefused
+from facedub.safety import content_gate as cg
+from facedub.safety import policy
+
+
+class StandIn:
+    """Scores a frame as 'exposed' when its mean red channel is above 200 (a red card)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, rgb):
+        self.calls += 1
+        red = float(np.mean(rgb[..., 0])) > 200 and float(np.mean(rgb[..., 1])) < 60
+        return {"FEMALE_BREAST_EXPOSED": 0.93 if red else 0.01, "FACE_FEMALE": 0.8}
+
+
+def _write(path: Path, n: int, red: set[int], fps: int = 10) -> Path:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(n):
+            img = np.full((48, 64, 3), 90, np.uint8)
+            if i in red:
+                img[...] = (240, 10, 10)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def test_sampling_covers_every_second_and_first_and_last(tmp_path):
+    p = _write(tmp_path / "v.mp4", 35, set(), fps=10)  # 3.5 s
+    got = [(round(t, 2), i) for t, i, _ in cg.sample_video(p, 1.0)]
+    idx = [i for _, i in got]
+    assert idx[0] == 0 and idx[-1] == 34
+    assert idx == [0, 10, 20, 30, 34]
+
+
+def test_refusal_names_file_and_times(tmp_path):
+    p = _write(tmp_path / "v.mp4", 60, set(range(20, 50)), fps=10)  # red from 2 s to 5 s
+    with pytest.raises(ContentRefused) as e:
+        policy.check_inputs([p], classifier=StandIn())
+    msg = str(e.value)
+    assert str(p) in msg and "0:02.00" in msg and "0:04.00" in msg and "female breast exposed" in msg
+    assert "\n" not in msg
+
+
+def test_single_flagged_image_is_refused(tmp_path):
+    from PIL import Image
+
+    red = np.zeros((40, 40, 3), np.uint8)
+    red[..., 0] = 250
+    Image.fromarray(red).save(tmp_path / "a.png")
+    Image.fromarray(np.full((40, 40, 3), 120, np.uint8)).save(tmp_path / "b.png")
+    with pytest.raises(ContentRefused, match="a.png"):
+        policy.check_inputs([tmp_path], classifier=StandIn())  # a folder of images
+    assert policy.check_inputs([tmp_path / "b.png"], classifier=StandIn())[0].refused is False
+    with pytest.raises(ContentRefused, match="preview"):
+        policy.check_image(red, "preview", classifier=StandIn())
+
+
+def test_decision_rule():
+    cfg = cg.GateConfig()
+
+    def samples(flags):
+        return [cg.Sample(float(i), i, 0.9 if f else 0.0, "X", f) for i, f in enumerate(flags)]
+
+    assert not cg.decide(samples([False] * 100), cfg)
+    assert not cg.decide(samples([True] + [False] * 99), cfg)  # one lone detector error in 100 s
+    assert cg.decide(samples([True, True, True] + [False] * 197), cfg)  # a 3 s run
+    assert cg.decide(samples(([True] + [False] * 9) * 10), cfg)  # 10 % of samples, scattered
+    assert cg.decide(samples([True]), cfg)  # an image
+
+
+def test_unreadable_input(tmp_path):
+    bad = tmp_path / "x.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(BadInput, match="x.mp4"):
+        policy.check_inputs([bad], classifier=StandIn())
+    with pytest.raises(BadInput, match="no such file"):
+        policy.check_inputs([tmp_path / "missing.mp4"], classifier=StandIn())
+
+
+def test_nudenet_classifier_runs_offline():
+    clf = cg.default_classifier()
+    scores = clf(np.full((120, 90, 3), 128, np.uint8))
+    assert set(cg.EXPOSED_CLASSES) <= set(scores)
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    assert max(scores[k] for k in cg.EXPOSED_CLASSES) < cg.GateConfig().score_threshold
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_every_shared_file_passes(shared_data, capsys):
+    files = sorted(p for p in shared_data.rglob("*") if p.suffix.lower() in {".mp4", ".mpg", ".png", ".jpg"})
+    assert len(files) >= 20
+    reports = policy.check_inputs(files)  # raises ContentRefused on any refusal
+    assert len(reports) == len(files)
+    top = max(reports, key=lambda r: r.max_score)
+    assert all(len(r.samples) >= 2 for r in reports if not cg.is_image_path(r.path))
+    assert top.max_score < 0.5 * cg.GateConfig().score_threshold
+    with capsys.disabled():
+        print(f"\ncontent gate: {len(files)} shared files pass; highest exposed-class score {top.max_score:.4f} ({top.path})")
