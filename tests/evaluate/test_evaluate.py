@@ -199,7 +199,7 @@ def test_mismatch_found_while_decoding_when_headers_give_no_count(tmp_path, tool
     fs = tools.faceset_with_descriptor(tmp_path / "fs")
     frames = tools.gradient_frames(14)
     tgt = tools.write_clip(tmp_path / "t.mp4", frames[:10])
-    with pytest.raises(BadInput, match=r"o\.mp4: at least 13 frames but the target .*t\.mp4 has 10"):
+    with pytest.raises(BadInput, match=r"o\.mp4: at least 14 frames but the target .*t\.mp4 has 10"):
         evaluate(tools.write_clip(tmp_path / "o.mp4", frames), tgt, fs)
     rep = evaluate(tgt, tools.write_clip(tmp_path / "t12.mp4", frames[:12]), fs)
     assert rep.summary.frames_compared == 10 and rep.frames_target == 12

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +153,6 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
     area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / area if area > 0 else 0.0
-
-
-def _lm_box(lm: np.ndarray) -> tuple[float, float, float, float]:
-    x0, y0 = lm.min(axis=0)
-    x1, y1 = lm.max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
 
 
 def face_mask(lm68: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
