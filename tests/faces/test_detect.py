@@ -59,3 +59,21 @@ def test_video_mode_keeps_one_track(shared_data: Path) -> None:
             scores.append(faces[0].score)
     assert len(set(tracks)) == 1 and tracks[0] >= 0
     assert min(scores) > 0.5
+
+
+@pytest.mark.shared
+def test_small_face_in_a_wide_frame(shared_data: Path) -> None:
+    """A face ~70 px across in a 1280x720 frame: found by the full-range detector and meshed alone."""
+    import cv2
+
+    from facedub.media.reader import load_image
+
+    face = cv2.resize(load_image(shared_data / "synthetic" / "aiface1" / "portrait.png"), (200, 200), interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[400:600, 900:1100] = face
+    with FaceDetector() as det:
+        faces = det.detect(frame)
+    assert len(faces) == 1
+    f = faces[0]
+    assert 900 <= f.bbox[0] and f.bbox[2] <= 1100 and 400 <= f.bbox[1] and f.bbox[3] <= 600
+    assert f.landmarks68[36:42, 0].mean() < f.landmarks68[42:48, 0].mean()

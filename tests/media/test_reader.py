@@ -99,3 +99,24 @@ def test_folders_expand_to_sorted_images(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(BadInput, match="no images"):
         expand_inputs([tmp_path / "empty"])
+
+
+@pytest.mark.parametrize("codec,suffix", [("libvpx", ".webm"), ("mpeg1video", ".mpg")])
+def test_other_codecs_decode(tmp_path: Path, codec: str, suffix: str) -> None:
+    import av
+
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream(codec, rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            img = np.full((48, 64, 3), i * 20, np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in vs.encode(None):
+            c.mux(p)
+    r = open_media(path)
+    assert r.kind == "video"
+    frames = list(r)
+    assert len(frames) == 10 and frames[-1].rgb.shape == (48, 64, 3)
+    assert abs(int(frames[-1].rgb.mean()) - 180) < 10

@@ -60,5 +60,5 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
-        print("\n".join(summary.lines()))
+        print("\n".join(summary.lines(notes=False)))  # the notes went to stderr as they came
     return 0

@@ -81,8 +81,10 @@ class _Run:
     identities: int = 1
     dropped_files: set[str] = field(default_factory=set)
     keep: set[int] | None = None  # tracks of this run that stay (None: all)
+    sticky: bool = False  # the reference is the person already in the faceset
     old_files: set[str] = field(default_factory=set)
     encoder: Any = None  # IdentityEncoder, made on first use
+    image_detector: Any = None  # one still-image FaceDetector shared by all image sources
 
     def note(self, msg: str) -> None:
         self.notes.append(msg)
@@ -138,7 +140,7 @@ def extract_faceset(
         descs = [f.descriptor_array() for f in run.old_faces if f.descriptor is not None]
         if descs:
             run.reference = np.mean(descs, axis=0)
-            reporter.note(f"{out}: already holds {len(run.old_faces)} faces; new faces must be the same person")
+            run.sticky = True
     if run.old_faces:
         run.next_track = max(f.track for f in run.old_faces) + 1
         run.old_files = {f.file for f in run.old_faces}
@@ -150,12 +152,21 @@ def extract_faceset(
     empty_sources: list[str] = []
     with ThreadPoolExecutor(max_workers=config.writers, thread_name_prefix="facedub-png") as pool:
         try:
+            n_images = sum(1 for r in readers if r.kind != "video")
+            images_started = False
             for path, reader in zip(files, readers):
+                if reader.kind != "video" and not images_started:
+                    reporter.start(f"extract {n_images} image(s)", total=n_images, unit="image")
+                    images_started = True
+                elif reader.kind == "video":
+                    images_started = False
                 sha = sha256_file(path)
                 idx = _source_index(run, path, sha, reader)
                 src = run.sources[idx]
                 if src.complete and src.done_until >= 0:
                     skipped += 1
+                    if reader.kind != "video":
+                        reporter.advance(1)
                     continue
                 processed += 1
                 before = len(run.new_faces)
@@ -171,6 +182,9 @@ def extract_faceset(
         except (KeyboardInterrupt, Cancelled):
             _checkpoint(run, final=False)
             raise
+        finally:
+            if run.image_detector is not None:
+                run.image_detector.close()
         _checkpoint(run, final=True)
     _remove_orphans(run)
 
@@ -184,8 +198,13 @@ def extract_faceset(
     for name in empty_sources:
         if len(files) > 1:
             run.note(f"{name}: no usable faces found")
+    if run.sticky and run.rejected.get("other_person"):
+        run.note(
+            f"left out {run.rejected['other_person']} faces that are not the person already in {out}; "
+            "extract into a new folder to collect someone else"
+        )
     if errors:
-        raise BadInput(f"{errors[0]} ({total} faces extracted so far are saved in {out})" + (f"; {len(errors) - 1} more bad input(s), see above" if len(errors) > 1 else ""))
+        raise BadInput(f"{errors[0]} (the faceset {out} is valid and holds {total} faces)" + (f"; {len(errors) - 1} more bad input(s), see above" if len(errors) > 1 else ""))
     faceset = _build_faceset(run, final=True)
     reporter.finish()
     return ExtractSummary(
@@ -344,7 +363,8 @@ def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor) 
         if cfg.max_frames is not None:
             expected = min(expected, cfg.max_frames)
     name = Path(src.path).name
-    run.reporter.start(f"extract {name}", total=expected, unit="frame")
+    if is_video:
+        run.reporter.start(f"extract {name}", total=expected, unit="frame")
     if start > 0:
         run.reporter.note(f"{name}: resuming after frame {src.done_until}")
 
@@ -352,13 +372,19 @@ def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor) 
     stop = threading.Event()
     th = threading.Thread(target=_decode_thread, args=(reader, start, every, cfg.max_frames, q, stop), daemon=True, name="facedub-decode")
     th.start()
-    det = FaceDetector(video_mode=is_video, max_faces=cfg.max_faces, min_score=cfg.min_score, detect_every=cfg.detect_every)
+    if is_video:
+        det = FaceDetector(video_mode=True, max_faces=cfg.max_faces, min_score=cfg.min_score, detect_every=cfg.detect_every)
+    else:
+        if run.image_detector is None:
+            run.image_detector = FaceDetector(video_mode=False, max_faces=cfg.max_faces, min_score=cfg.min_score)
+        det = run.image_detector
     track_map: dict[int, int] = {}  # detector track → faceset track
     last_done = src.done_until
     frames_here = 0
     finished = False
     t_src = time.perf_counter()
     t_ckpt = time.perf_counter()
+    ckpt_every = cfg.checkpoint_seconds
     try:
         while True:
             if run.reporter.should_stop():
@@ -381,9 +407,13 @@ def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor) 
             run.sources[idx] = replace(run.sources[idx], done_until=last_done)
             el = time.perf_counter() - t_src
             run.reporter.advance(1, kept=len(run.new_faces), fps=round(frames_here / el, 1) if el > 0 else 0.0)
-            if time.perf_counter() - t_ckpt > cfg.checkpoint_seconds:
+            if time.perf_counter() - t_ckpt > ckpt_every:
+                t_write = time.perf_counter()
                 _checkpoint(run, final=False)
                 t_ckpt = time.perf_counter()
+                # faceset.json grows with the faceset: keep its rewrites under ~5 % of the time
+                if cfg.checkpoint_seconds > 0:
+                    ckpt_every = max(cfg.checkpoint_seconds, 20 * (t_ckpt - t_write))
     finally:
         stop.set()
         while th.is_alive():  # unblock the decoder if it waits on a full queue
@@ -391,7 +421,8 @@ def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor) 
                 q.get(timeout=0.05)
             except queue.Empty:
                 pass
-        det.close()
+        if is_video:
+            det.close()
         run.sources[idx] = replace(run.sources[idx], done_until=last_done)
     # The whole source is done unless a frame limit stopped it early.
     complete = finished and (cfg.max_frames is None or frames_here < cfg.max_frames)

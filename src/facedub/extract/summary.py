@@ -31,7 +31,8 @@ class ExtractSummary:
         d["frames_per_second"] = round(self.frames_per_second, 2)
         return d
 
-    def lines(self) -> list[str]:
+    def lines(self, notes: bool = True) -> list[str]:
+        """Human-readable summary; ``notes=False`` leaves out the notes (already reported)."""
         rej = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(self.rejected.items()) if v) or "none"
         out = [
             f"faceset {self.faceset} (id {self.faceset_id})",
@@ -40,5 +41,6 @@ class ExtractSummary:
             f"  faces: {self.faces_found} found, {self.faces_kept} kept, {self.faces_total} in the faceset",
             f"  rejected: {rej}",
         ]
-        out += [f"  note: {n}" for n in self.notes]
+        if notes:
+            out += [f"  note: {n}" for n in self.notes]
         return out

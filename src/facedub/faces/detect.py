@@ -195,7 +195,7 @@ class FaceDetector:
         boxes: list[tuple[tuple[float, float, float, float], float]] = []
         if run_detector:
             boxes = self._run_detector(rgb, full_range=False)
-            if not boxes and not meshes:
+            if not boxes:  # the short-range model misses small or distant faces
                 boxes = self._run_detector(rgb, full_range=True)
         faces: list[tuple[np.ndarray, float]] = []
         used: set[int] = set()

@@ -85,6 +85,22 @@ def _to_rgb8(im) -> np.ndarray:  # noqa: ANN001 - PIL.Image
     return np.asarray(im.convert("RGB"))
 
 
+def _probe_image(p: Path) -> tuple[int, int]:
+    """Size of an image from its header (the pixels are decoded later, when needed)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+    except UnidentifiedImageError:
+        raise BadInput(f"{p}: not a readable image") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise BadInput(f"{p}: cannot read image ({_first_line(e)})") from None
+    if min(w, h) < MIN_IMAGE_SIDE:
+        raise BadInput(f"{p}: image is only {w}x{h} px, too small to hold a face")
+    return w, h
+
+
 def expand_inputs(inputs: list[str | os.PathLike[str]]) -> list[Path]:
     """Input paths → media files: folders become their images (sorted). BadInput when missing/empty."""
     out: list[Path] = []
@@ -205,16 +221,14 @@ def open_media(path: str | os.PathLike[str]) -> MediaReader:
         raise BadInput(f"{p}: no such file or folder")
     if p.is_dir():
         images = expand_inputs([p])
-        first = load_image(images[0])
-        h, w = first.shape[:2]
+        w, h = _probe_image(images[0])
         return MediaReader(p, "folder", 0.0, len(images), w, h, False, images)
     if not os.access(p, os.R_OK):
         raise BadInput(f"{p}: permission denied")
     if p.stat().st_size == 0:
         raise BadInput(f"{p}: file is empty")
     if is_image_path(p):
-        rgb = load_image(p)
-        h, w = rgb.shape[:2]
+        w, h = _probe_image(p)
         return MediaReader(p, "image", 0.0, 1, w, h, False, [p])
     return _open_video(p)
 
