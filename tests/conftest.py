@@ -14,6 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FACEDUB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _facedub_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the signing CA and other per-user state out of the real home folder."""
+    monkeypatch.setenv("FACEDUB_HOME", str(tmp_path_factory.getbasetemp() / "facedub-home"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of ../shared/data; skips the test when it is not there."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_test_video
+from tests.conftest import write_test_video
 from PIL import Image
 
 from facedub.cli import main

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from test_faceset_schema import make_faceset
+from tests.faceset.test_faceset_schema import make_faceset
 
 from facedub.faceset.show import contact_sheet, faceset_stats
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from facedub.errors import BadInput
 from facedub.media.reader import expand_inputs, load_image, open_media
-from conftest import write_test_video
+from tests.conftest import write_test_video
 
 
 def test_video_frames_indices_times_and_sampling(tmp_path: Path) -> None:

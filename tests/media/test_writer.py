@@ -3,7 +3,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import write_test_video
+from tests.conftest import write_test_video
 
 from facedub.errors import BadInput
 from facedub.media.writer import VideoWriter

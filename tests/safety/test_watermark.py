@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import crop10, downscale, jpeg, read_segment, reencode, textured_frames
+from tests.safety.conftest import crop10, downscale, jpeg, read_segment, reencode, textured_frames
 
 from facedub.safety import watermark as wm
 

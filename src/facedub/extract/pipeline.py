@@ -38,6 +38,7 @@ from facedub.faceset.schema import FaceRecord, Faceset, SourceRecord
 from facedub.faceset.store import FACES_DIR, faceset_exists, load_faceset, orphan_crops, save_faceset
 from facedub.fileio import atomic_path, sha256_file
 from facedub.progress import NullReporter, Reporter
+from facedub.safety import policy
 
 _SENTINEL = object()
 _MAX_PENDING_WRITES = 64
@@ -117,7 +118,9 @@ def extract_faceset(
     out = Path(out)
     _prepare_output(out)
     readers = [open_media(f) for f in files]  # every input checked before any work
-    consent = _load_consent(Path(config.consent)) if config.consent else None
+    # The single safety decision point: content gate on every input, consent record validated.
+    policy.check_inputs(files, reporter)
+    consent = policy.consent_for_faceset(config.consent) if config.consent else None
 
     existing = load_faceset(out) if faceset_exists(out) else None
     reference, ref_sha = (None, None)
@@ -244,32 +247,6 @@ def _prepare_output(out: Path) -> None:
     except OSError as e:
         reason = e.strerror or str(e)
         raise BadInput(f"{out}: cannot write the faceset here ({reason})") from None
-
-
-def _load_consent(path: Path) -> dict[str, Any]:
-    """The consent record as a dict. Uses facedub.safety.consent when that module exists."""
-    try:
-        from facedub.safety.consent import load_consent  # type: ignore[import-not-found]
-    except ImportError:
-        load_consent = None
-    if load_consent is not None:
-        rec = load_consent(path)
-        if isinstance(rec, dict):
-            return rec
-        if hasattr(rec, "to_dict"):
-            return dict(rec.to_dict())
-        if is_dataclass(rec):
-            return asdict(rec)
-        return dict(rec)
-    if not path.is_file():
-        raise BadInput(f"{path}: no such consent file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise BadInput(f"{path}: not a readable JSON consent record ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path}: a consent record must be a JSON object")
-    return data
 
 
 def _reference_descriptor(path: Path) -> tuple[np.ndarray, str]:

@@ -80,6 +80,9 @@ def output_info(
     consent_ids = tuple(str(r.get("id")) for r in consent.values() if isinstance(r, Mapping) and r.get("id"))
     consent_ids = consent_ids or tuple(str(x) for x in meta.get("consent_ids", ()) or ())
     faceset_ids = tuple(str(x) for x in meta.get("faceset_ids", ()) or ())
+    fsets = meta.get("facesets")
+    if not faceset_ids and isinstance(fsets, Mapping):  # train's model.json: {"source": {"id": ...}, ...}
+        faceset_ids = tuple(str(v["id"]) for v in fsets.values() if isinstance(v, Mapping) and v.get("id"))
     if not faceset_ids:
         faceset_ids = tuple(str(meta[k]) for k in ("source_faceset_id", "target_faceset_id", "source_faceset", "target_faceset") if isinstance(meta.get(k), str))
     model_id = meta.get("model_id") or meta.get("id")

@@ -1,0 +1,48 @@
+"""The stages pass through facedub.safety.policy inside their own functions: the CLI, the web UI
+and any script get the same decisions. The refusal path uses a stand-in classifier that flags
+an all-red card (no explicit media anywhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedub.cli import main
+from facedub.errors import ContentRefused
+from facedub.safety import content_gate as cg
+
+from tests.safety.test_content_gate import StandIn, _write
+
+
+@pytest.fixture
+def red_card_gate(monkeypatch: pytest.MonkeyPatch) -> StandIn:
+    """Make the default classifier the stand-in, as if nudenet had flagged red frames."""
+    stand_in = StandIn()
+    monkeypatch.setattr(cg, "_default", stand_in)
+    return stand_in
+
+
+def test_extract_refuses_flagged_video_and_writes_nothing(tmp_path: Path, red_card_gate: StandIn, capsys) -> None:
+    from facedub.extract import ExtractConfig, extract_faceset
+
+    video = _write(tmp_path / "v.mp4", 40, set(range(10, 40)), fps=10)
+    with pytest.raises(ContentRefused):
+        extract_faceset([video], tmp_path / "fs", ExtractConfig())
+    assert red_card_gate.calls >= 4
+    assert not (tmp_path / "fs" / "faceset.json").exists()
+    code = main(["--quiet", "extract", str(video), "--out", str(tmp_path / "fs2")])
+    err = capsys.readouterr().err
+    assert code == 1 and str(video) in err and "Traceback" not in err
+    assert not (tmp_path / "fs2" / "faceset.json").exists()
+
+
+def test_extract_runs_the_gate_on_benign_input(tmp_path: Path, red_card_gate: StandIn) -> None:
+    from facedub.extract import ExtractConfig, extract_faceset
+    from facedub.errors import BadInput
+
+    video = _write(tmp_path / "v.mp4", 20, set(), fps=10)
+    with pytest.raises(BadInput):  # passes the gate, then: no face in a grey card
+        extract_faceset([video], tmp_path / "fs", ExtractConfig())
+    assert red_card_gate.calls >= 3  # first, 1/s, last frame were scored
