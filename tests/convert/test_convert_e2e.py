@@ -30,7 +30,7 @@ def clip(shared_data):
 
 @pytest.fixture(scope="module")
 def tiny_model(clip, tmp_path_factory):
-    return helpers.train_tiny_model(tmp_path_factory.mktemp("model") / "m", clip, steps=40)
+    return helpers.train_tiny_model(tmp_path_factory.mktemp("model") / "m", clip, steps=12)
 
 
 def _frames(path, n=None):

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import write_test_video
+from tests.conftest import write_test_video
 from PIL import Image
 
 from facedub.convert import ConvertConfig, convert_preview, convert_video
@@ -160,3 +160,65 @@ def test_model_input_matches_exact_matrix():
     assert np.abs(direct.astype(int) - x.astype(int)).mean() < 3
     off = crop_to_model_exact(0.6875, 64)
     assert off[0, 0] == pytest.approx(64 / 176)
+
+
+class _TwoFaces:
+    """Two faces per frame: the target on the left (track 0), someone else on the right (track 1)."""
+
+    def __init__(self):
+        self.left = helpers.mean_face_68((W * 0.27, H / 2), 0.4 * H)
+        self.right = helpers.mean_face_68((W * 0.73, H / 2), 0.4 * H)
+
+    def detect(self, rgb):
+        faces = []
+        for track, lm in ((1, self.right), (0, self.left)):
+            x0, y0 = lm.min(axis=0)
+            x1, y1 = lm.max(axis=0)
+            faces.append(helpers.FakeFace((x0, y0, x1, y1), 0.9, lm, track))
+        return faces
+
+
+class _Encoder:
+    """Descriptor = 128 values of the face's mean x position (left face ≈ target)."""
+
+    calls = 0
+
+    def descriptor(self, rgb, lm68):
+        _Encoder.calls += 1
+        return np.full(128, 0.0 if lm68[:, 0].mean() < W / 2 else 1.0)
+
+
+def test_only_the_target_identity_is_swapped_and_descriptors_are_cached(video, tmp_path):
+    model = helpers.InvertNet()
+    model.meta = {"arch": "stand-in", "target_descriptor": [0.0] * 128}
+    out = tmp_path / "o.mp4"
+    _Encoder.calls = 0
+    s = convert_video(video, model, out, ConvertConfig(identity_every=10, color="none"), detector=_TwoFaces(), identity=_Encoder)
+    assert s.swapped == 30
+    # Two tracks checked on frames 1, 11, 21: 6 descriptor calls, not 60.
+    assert _Encoder.calls == 6
+    fin, fout = _decode(video)[5], _decode(out)[5]
+    left = (slice(H // 2 - 4, H // 2 + 4), slice(int(W * 0.27) - 4, int(W * 0.27) + 4))
+    right = (slice(H // 2 - 4, H // 2 + 4), slice(int(W * 0.73) - 4, int(W * 0.73) + 4))
+    assert np.abs(fout[left].astype(int) - fin[left].astype(int)).mean() > 40
+    assert np.abs(fout[right].astype(int) - fin[right].astype(int)).mean() < 6
+
+
+def test_no_target_among_several_faces_passes_through(video, tmp_path):
+    model = helpers.InvertNet()
+    model.meta = {"arch": "stand-in", "target_descriptor": [5.0] * 128}  # nobody is close
+    with pytest.raises(BadInput, match="no face of the target person"):
+        convert_video(video, model, tmp_path / "o.mp4", detector=_TwoFaces(), identity=_Encoder)
+
+
+@pytest.mark.parametrize("mask_value, changed", [(0.0, False), (1.0, True)])
+def test_learned_mask_is_intersected(tmp_path, mask_value, changed):
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    src = tmp_path / "face.png"
+    Image.fromarray(img).save(src)
+    out = tmp_path / "out.png"
+    model = helpers.InvertNet(learned=True, mask_value=mask_value)
+    convert_video(src, model, out, ConvertConfig(mask="learned-hull"), detector=helpers.FakeDetector((H, W)))
+    res = np.asarray(Image.open(out))
+    assert np.array_equal(res, img) != changed

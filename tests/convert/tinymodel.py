@@ -111,7 +111,7 @@ class FakeDetector:
 class InvertNet:
     """A model stand-in whose source decoder returns the inverted input: an obvious, known change."""
 
-    def __init__(self, size: int = 32, coverage: float = 0.6875, learned: bool = False) -> None:
+    def __init__(self, size: int = 32, coverage: float = 0.6875, learned: bool = False, mask_value: float = 1.0) -> None:
         import torch
         from torch import nn
 
@@ -121,7 +121,7 @@ class InvertNet:
                 self.p = nn.Parameter(torch.zeros(1))
 
             def forward(self, x, side):  # noqa: ANN001
-                return 1.0 - x, (torch.ones_like(x[:, :1]) if learned else None)
+                return 1.0 - x, (torch.full_like(x[:, :1], mask_value) if learned else None)
 
         self.net = Net()
 

@@ -51,6 +51,7 @@ class ConvertConfig:
     preset: str = "veryfast"  # x264 speed preset (ultrafast … veryslow)
     max_frames: int | None = None  # stop after this many frames (tests, quick looks); None = all
     queue_size: int = 16  # frames buffered between pipeline stages
+    nice: int = 10  # lower priority of the non-model threads (Linux), so the model gets the cores first; 0 = off
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -77,6 +78,8 @@ class ConvertConfig:
             raise BadInput(f"convert: color_smoothing must be in [0, 1), got {self.color_smoothing}")
         if self.min_cutoff <= 0 or self.beta < 0:
             raise BadInput("convert: min_cutoff must be > 0 and beta >= 0")
+        if not 0 <= self.nice <= 19:
+            raise BadInput(f"convert: nice must be between 0 and 19, got {self.nice}")
         if self.queue_size < 2:
             raise BadInput(f"convert: queue_size must be at least 2, got {self.queue_size}")
 

@@ -470,8 +470,13 @@ class _Pipeline:
         with self._lock:
             self.busy[name] = self.busy.get(name, 0.0) + seconds
 
-    def spawn(self, name: str, fn: Callable[[], None]) -> None:
+    def spawn(self, name: str, fn: Callable[[], None], nice: int = 0) -> None:
         def run() -> None:
+            if nice > 0 and hasattr(os, "setpriority"):
+                try:  # Linux: per-thread niceness (the thread ends with the conversion)
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+                except OSError:
+                    pass
             try:
                 fn()
             except _Stopped:
@@ -624,7 +629,9 @@ def convert_video(
 
     from facedub.fileio import atomic_path
 
-    pipe = _Pipeline(config.queue_size)
+    # Bound the frames in flight (≈ 4 queues + a batch) to about 512 MB for large frames.
+    frame_bytes = max(1, reader.width * reader.height * 3)
+    pipe = _Pipeline(max(2, min(config.queue_size, (512 << 20) // (5 * frame_bytes))))
     smoother = _Smoother(config, fps)
     try:
         with atomic_path(out) as tmp:
@@ -713,6 +720,7 @@ def _run(
     identity: Callable[[], Any] | None,
 ) -> None:
     q_dec, q_det, q_inf, q_out = pipe.queue(), pipe.queue(), pipe.queue(), pipe.queue()
+    q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
     chooser = _TargetChooser(_target_descriptor(meta), config, identity)
 
     def decode() -> None:
@@ -790,24 +798,33 @@ def _run(
             pipe.put(q_out, it)
         pipe.put(q_out, _END)
 
-    pipe.spawn("decode", decode)
-    pipe.spawn("detect", detect)
-    pipe.spawn("infer", infer)
-    pipe.spawn("blend", composite)
-
-    reporter.start("convert", total=total or None, unit="frame")
-    t_start = time.perf_counter()
-    try:
+    def encode() -> None:
         for it in pipe.items(q_out):
             t = time.perf_counter()
             sink.write(it.out)
             pipe.add_busy("encode", time.perf_counter() - t)
+            pipe.put(q_done, (it.lm_s is not None, it.bridged))
+        pipe.put(q_done, _END)
+
+    # The model is the costly stage: the other threads run at a lower priority so that, on a
+    # busy CPU, the model's threads get the cores first and the cheap stages fill the gaps.
+    nice = config.nice
+    pipe.spawn("decode", decode, nice)
+    pipe.spawn("detect", detect, nice)
+    pipe.spawn("infer", infer)
+    pipe.spawn("blend", composite, nice)
+    pipe.spawn("encode", encode, nice)
+
+    reporter.start("convert", total=total or None, unit="frame")
+    t_start = time.perf_counter()
+    try:
+        for swapped, bridged in pipe.items(q_done):
             counts["frames"] += 1
-            if it.lm_s is None:
-                counts["no_face"] += 1
-            else:
+            if swapped:
                 counts["swapped"] += 1
-                counts["bridged"] += int(it.bridged)
+                counts["bridged"] += int(bridged)
+            else:
+                counts["no_face"] += 1
             elapsed = time.perf_counter() - t_start
             reporter.advance(1, fps=counts["frames"] / elapsed if elapsed > 0 else 0.0)
             if reporter.should_stop():
