@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory):
     torch.manual_seed(0)
     cfg = default_config("lite", width=0.25)
     folder = tmp_path_factory.mktemp("m") / "model"
-    save_checkpoint(folder, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0})
+    save_checkpoint(folder, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
     return folder
 
 

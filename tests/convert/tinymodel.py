@@ -13,6 +13,28 @@ import numpy as np
 CLIP = ("synthetic", "aiface1", "speech_512.mp4")
 
 
+def consent_meta() -> dict:
+    """model.json["consent"] as training writes it: valid synthetic records for both identities."""
+    from facedub.safety.consent import create_consent
+
+    return {
+        role: create_consent(f"test {role}", "facedub tests", "convert tests", synthetic=True).to_dict()
+        for role in ("source", "target")
+    }
+
+
+def with_marks_of(output: Path, rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` carrying the marks every frame of ``output`` got: the visible label and the
+    invisible watermark of its output id (read back from the file's tags)."""
+    from facedub.safety.label import Labeler
+    from facedub.safety.verify import verify_file
+    from facedub.safety.watermark import Watermarker
+
+    output_id = verify_file(output).output_id
+    assert output_id, f"{output} carries no output id"
+    return Watermarker(output_id).embed(Labeler().apply(rgb))
+
+
 def train_tiny_model(folder: Path, video: Path, steps: int = 40, seed: int = 0) -> Path:
     """A ``lite`` model at a quarter width, trained ``steps`` Adam steps to reconstruct crops of
     ``video``'s face with both decoders, saved with the model API. Takes a few seconds."""
@@ -43,7 +65,7 @@ def train_tiny_model(folder: Path, video: Path, steps: int = 40, seed: int = 0) 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    meta = {"arch": "lite", "config": cfg.to_dict(), "step": steps, "target_descriptor": None, "source_descriptor": None}
+    meta = {"arch": "lite", "config": cfg.to_dict(), "step": steps, "target_descriptor": None, "source_descriptor": None, "consent": consent_meta()}
     save_checkpoint(folder, net, meta)
     return folder
 
@@ -130,4 +152,4 @@ class InvertNet:
 
         self.config = C()
         self.config.size, self.config.coverage = size, coverage
-        self.meta = {"arch": "stand-in"}
+        self.meta = {"arch": "stand-in", "consent": consent_meta()}

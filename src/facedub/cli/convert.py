@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 8)")
     p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)")
     p.add_argument("--device", default=None, metavar="DEV", help="where the model runs: cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--reverse", action="store_true", default=None, help="swap the other way: put the model's target identity into footage of its source person")
+    p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags, manifest and Content Credentials always stay")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         crf=args.crf,
         device=args.device,
         max_frames=args.frames,
+        reverse=args.reverse,
+        visible_label=False if args.no_visible_label else None,
     )
     if args.preview is not None:
         res = convert_preview(args.target, args.model, args.preview, args.out, config, reporter)

@@ -51,6 +51,8 @@ class ConvertConfig:
     preset: str = "veryfast"  # x264 speed preset (ultrafast … veryslow)
     max_frames: int | None = None  # stop after this many frames (tests, quick looks); None = all
     queue_size: int = 16  # frames buffered between pipeline stages
+    reverse: bool = False  # swap the other way: the model's target identity into footage of its source person
+    visible_label: bool = True  # the visible "AI-generated" corner label; the invisible watermark, tags and manifest always stay
     nice: int = 10  # lower priority of the non-model threads (Linux), so the model gets the cores first; 0 = off
 
     def __post_init__(self) -> None:

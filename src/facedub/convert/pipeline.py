@@ -15,9 +15,12 @@ transfer; pixels outside the mask are left bit-identical. Frames without the tar
 pass through unchanged; dropouts of up to ``max_gap`` frames are bridged by interpolating the
 landmarks. The audio is copied packet for packet (see :mod:`facedub.media.writer`).
 
-Safety and provenance hook in at three points, each one small named function below:
-``_check_inputs`` (before any work), ``_mark_frame`` (every output frame) and
-``_finalize_output`` (the finished file, before it appears under its final name).
+Safety and provenance go through :mod:`facedub.safety.policy` at three points:
+``begin_output`` (consent of both identities and the content gate, before any work),
+``mark_frame`` (watermark and label on every output frame) and ``finalize_output`` (tags,
+C2PA and manifest on the finished file, before it appears under its final name).
+``reverse`` swaps the other way round (the model's target identity into its source
+person's footage) with the same machinery.
 """
 
 from __future__ import annotations
@@ -40,34 +43,13 @@ from facedub.convert.smoothing import OneEuroFilter, interpolate
 from facedub.errors import BadInput, Cancelled, FacedubError, ModelMismatch
 from facedub.faces.align import CROP_SIZE, align_matrix, compose, crop_to_model, points5_from_68, scale_of, transform_points, warp
 from facedub.progress import NullReporter, Reporter
+from facedub.safety import policy
 
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg")
 
 # Auto erosion / feather as shares of the face size (the 256 px crop's side in frame pixels).
 AUTO_ERODE = 0.015
 AUTO_FEATHER = 0.05
-
-
-# ---------------------------------------------------------------------------------------
-# Safety / provenance hooks (the safety engineer points these at facedub.safety.policy).
-# ---------------------------------------------------------------------------------------
-def _check_inputs(target: Path, model_meta: dict[str, Any]) -> None:
-    """Called once before any work: content gate on the target, consent of the model's identities."""
-    return None
-
-
-def _mark_frame(frame_rgb: np.ndarray, index: int) -> np.ndarray:
-    """Called on every output frame (swapped or not) before it is encoded: watermark, label."""
-    return frame_rgb
-
-
-def _finalize_output(path: Path, info: dict[str, Any]) -> None:
-    """Called on the finished file (still under its temporary name): manifest, metadata, C2PA.
-
-    ``info``: ``out`` (final path), ``target``, ``kind``, ``frames``, ``swapped``, ``fps``,
-    ``model_meta``. It may rewrite ``path`` in place; the file is renamed afterwards.
-    """
-    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -133,11 +115,13 @@ def load_convert_model(model: Any, device: str | None = None) -> Any:
 
 
 class _Runner:
-    """Runs the source decoder on batches of uint8 model inputs."""
+    """Runs one decoder (the source's, or the target's when reversed) on batches of uint8 model inputs."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, reverse: bool = False) -> None:
         import torch
 
+        # The swap decodes with the *other* identity's decoder: normally the source's.
+        self.side = "target" if reverse else "source"
         self.net = model.net
         self.net.eval()
         self.size = int(model.config.size)
@@ -152,7 +136,7 @@ class _Runner:
 
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-            rgb, mask = self.net(x, "source")
+            rgb, mask = self.net(x, self.side)
             rgb_np = rgb.clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
             mask_np = None if mask is None else mask[:, 0].float().clamp(0, 1).contiguous().cpu().numpy()
         return rgb_np, mask_np
@@ -539,8 +523,9 @@ def _model_meta(model: Any) -> dict[str, Any]:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def _target_descriptor(meta: dict[str, Any]) -> np.ndarray | None:
-    d = meta.get("target_descriptor")
+def _target_descriptor(meta: dict[str, Any], reverse: bool = False) -> np.ndarray | None:
+    """Mean descriptor of the person whose face is replaced (the model's source person when reversed)."""
+    d = meta.get("source_descriptor" if reverse else "target_descriptor")
     if d is None:
         return None
     arr = np.asarray(d, dtype=np.float64).reshape(-1)
@@ -612,7 +597,8 @@ def convert_video(
     _check_paths(target, out, kind)
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
-    _check_inputs(target, meta)
+    # The single safety decision point: consent of both identities, content gate on the target.
+    ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter)
 
     import torch
 
@@ -621,7 +607,7 @@ def convert_video(
         torch.set_num_threads(config.threads)
     own_detector = detector is None
     det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
-    runner = _Runner(loaded)
+    runner = _Runner(loaded, config.reverse)
     fps = float(reader.fps) if kind == "video" else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
     warnings: list[str] = []
@@ -647,11 +633,12 @@ def convert_video(
                     crf=config.crf,
                     preset=config.preset,
                     audio_duration=None if config.max_frames is None else config.max_frames / reader.fps,
+                    metadata=ctx.writer_metadata(),
                 )
             else:
                 sink = _ImageSink(tmp)
             try:
-                _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity)
+                _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx)
             except BaseException:
                 sink.abort()
                 raise
@@ -662,16 +649,7 @@ def convert_video(
                 sink.abort()
                 raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
             sink.close()
-            info = {
-                "out": str(out),
-                "target": str(target),
-                "kind": kind,
-                "frames": counts["frames"],
-                "swapped": counts["swapped"],
-                "fps": fps,
-                "model_meta": meta,
-            }
-            _finalize_output(tmp, info)
+            policy.finalize_output(tmp, ctx, final_path=out)
     finally:
         pipe.shutdown()
         if own_detector:
@@ -718,10 +696,11 @@ def _run(
     total: int,
     counts: dict[str, int],
     identity: Callable[[], Any] | None,
+    ctx: policy.OutputContext,
 ) -> None:
     q_dec, q_det, q_inf, q_out = pipe.queue(), pipe.queue(), pipe.queue(), pipe.queue()
     q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
-    chooser = _TargetChooser(_target_descriptor(meta), config, identity)
+    chooser = _TargetChooser(_target_descriptor(meta, config.reverse), config, identity)
 
     def decode() -> None:
         it = iter(reader.frames(limit=config.max_frames))
@@ -792,7 +771,7 @@ def _run(
                 comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align)
             else:
                 comp.reset()
-            it.out = _mark_frame(frame, it.index)
+            it.out = policy.mark_frame(frame, ctx)
             it.rgb = it.x = it.face = it.face_mask = None  # type: ignore[assignment]
             pipe.add_busy("blend", time.perf_counter() - t)
             pipe.put(q_out, it)
@@ -887,14 +866,14 @@ def convert_frame(
     """Swap the target face of one frame (no temporal smoothing). Returns (frame, face found)."""
     config = config or ConvertConfig()
     loaded = load_convert_model(model, config.device)
-    runner = _Runner(loaded)
+    runner = _Runner(loaded, config.reverse)
     det = detector if detector is not None else _make_detector(video_mode=False)
     try:
         faces = det.detect(rgb)
     finally:
         if detector is None:
             _close(det)
-    face = _TargetChooser(_target_descriptor(_model_meta(loaded)), config, identity).choose(rgb, faces)
+    face = _TargetChooser(_target_descriptor(_model_meta(loaded), config.reverse), config, identity).choose(rgb, faces)
     out = rgb.copy()
     if face is None:
         return out, False
@@ -937,9 +916,8 @@ def convert_preview(
         before = read_frame_at(target, frame)
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
-    _check_inputs(target, meta)
+    ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter, preview=(before, frame))
     after, found = convert_frame(before, loaded, config, detector=detector, identity=identity)
-    after = _mark_frame(after, frame)
     if not found:
         reporter.note(f"{target}: no face of the target person in frame {frame}; the preview shows it unchanged")
     from facedub.fileio import atomic_path
@@ -947,7 +925,8 @@ def convert_preview(
     with atomic_path(out_png, ".png") as tmp:
         from PIL import Image
 
-        Image.fromarray(np.concatenate([before, after], axis=1)).save(tmp, format="PNG", compress_level=1)
-        _finalize_output(tmp, {"out": str(out_png), "target": str(target), "kind": "preview", "frames": 1, "swapped": int(found), "fps": 0.0, "model_meta": meta})
+        pair = policy.mark_frame(np.concatenate([before, after], axis=1), ctx)
+        Image.fromarray(pair).save(tmp, format="PNG", compress_level=1)
+        policy.finalize_output(tmp, ctx, final_path=out_png)
     reporter.image(str(out_png), f"preview of frame {frame} (before | after)")
     return PreviewResult(str(out_png), frame, found, time.perf_counter() - t0)
