@@ -247,9 +247,7 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummar
         skipped.append("convert")
         conv = state.get("convert", {})
     else:
-        cc = config.convert if config.max_frames is None else replace(config.convert, max_frames=config.max_frames)
-        if "visible_label" in ConvertConfig.__dataclass_fields__:
-            cc = replace(cc, visible_label=config.visible_label)
+        cc = replace(config.convert, max_frames=config.max_frames, visible_label=config.visible_label)
         conv = convert_video(target, project.model_dir, out, cc, reporter).to_dict()
         state.update(convert_settings=settings, output=str(out), convert=conv)
         write_json(state_path, state)
