@@ -89,3 +89,19 @@ def test_convert_needs_valid_consent_in_the_model(tmp_path: Path) -> None:
     with pytest.raises(ConsentMissing, match="expire"):
         convert_video(video, model, tmp_path / "o.mp4", ConvertConfig(), detector=h.FakeDetector((48, 64)))
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_train_refuses_facesets_without_consent(tmp_path: Path, capsys) -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("fakefaces", Path(__file__).parents[1] / "train" / "fakefaces.py")
+    ff = sys.modules.setdefault("fakefaces", importlib.util.module_from_spec(spec))
+    if not hasattr(ff, "make_faceset"):
+        spec.loader.exec_module(ff)
+    a = ff.make_faceset(tmp_path / "a", "alice", n=24, seed=0)
+    b = ff.make_faceset(tmp_path / "b", "bob", n=24, seed=1, consent=False)
+    code = main(["--quiet", "train", "--source", str(a), "--target", str(b), "--out", str(tmp_path / "m"), "--steps", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "consent" in err and str(b) in err and "Traceback" not in err
+    assert not (tmp_path / "m" / "model.json").exists()

@@ -67,7 +67,7 @@ def draw_face(ident: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return np.clip(img + noise, 0, 255).astype(np.uint8), lm
 
 
-def make_faceset(folder: Path, ident: str, n: int = 40, seed: int = 0, consent_id: str | None = None) -> Path:
+def make_faceset(folder: Path, ident: str, n: int = 40, seed: int = 0, consent: bool = True) -> Path:
     """Write a faceset of ``n`` synthetic faces of ``ident`` into ``folder``."""
     from facedub.faceset import FaceRecord, Faceset, SourceRecord, save_faceset
     from facedub.fileio import write_png
@@ -95,12 +95,16 @@ def make_faceset(folder: Path, ident: str, n: int = 40, seed: int = 0, consent_i
                 descriptor=desc,
             )
         )
-    consent = {"id": consent_id} if consent_id else None
+    record = None
+    if consent:  # a valid record for the drawn (synthetic) identity, as `extract --consent` binds it
+        from facedub.safety.consent import create_consent
+
+        record = create_consent(ident, "facedub tests", "training tests", synthetic=True).to_dict()
     fs = Faceset(
         id=f"fs-{ident}-{n}-{seed}",
         sources=(SourceRecord(path=f"/synthetic/{ident}.mp4", sha256="0" * 64, kind="video", frames=n, fps=25.0, width=256, height=256),),
         faces=tuple(faces),
-        consent=consent,
+        consent=record,
     )
     save_faceset(fs, folder)
     return folder

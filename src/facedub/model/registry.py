@@ -8,17 +8,12 @@ config from ``model.json`` (unknown keys refused, so a file from a newer facedub
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Literal, get_args
+from typing import Any, Callable
 
 from torch import nn
 
 from facedub.errors import ModelMismatch
-
-ArchName = Literal["original", "lite", "hd"]
-ARCH_NAMES: tuple[str, ...] = get_args(ArchName)
-DEFAULT_ARCH: ArchName = "lite"
-Side = Literal["source", "target"]
-SIDES: tuple[str, ...] = get_args(Side)
+from facedub.model.names import ARCH_NAMES, DEFAULT_ARCH, SIDES, ArchName, Side  # noqa: F401
 
 
 @dataclass(frozen=True)

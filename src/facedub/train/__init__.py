@@ -1,11 +1,20 @@
 """The train stage: ``train(config: TrainConfig, reporter) -> TrainSummary``.
 
-Dataset and augmentation in :mod:`facedub.train.data`, losses in :mod:`facedub.train.losses`,
-previews in :mod:`facedub.train.preview`, the loop in :mod:`facedub.train.loop`.
+Settings in :mod:`facedub.train.config` (importable without torch), dataset and augmentation
+in :mod:`facedub.train.data`, losses in :mod:`facedub.train.losses`, previews in
+:mod:`facedub.train.preview`, the loop in :mod:`facedub.train.loop`.
 """
 
-from facedub.train.config import PRECISIONS, Precision, TrainConfig, TrainSummary
-from facedub.train.data import MIN_FACES, AugmentConfig
-from facedub.train.loop import train
+from typing import Any
+
+from facedub.train.config import MIN_FACES, PRECISIONS, AugmentConfig, Precision, TrainConfig, TrainSummary
 
 __all__ = ["MIN_FACES", "PRECISIONS", "AugmentConfig", "Precision", "TrainConfig", "TrainSummary", "train"]
+
+
+def __getattr__(name: str) -> Any:  # torch is imported only when training is asked for
+    if name == "train":
+        from facedub.train.loop import train
+
+        return train
+    raise AttributeError(name)

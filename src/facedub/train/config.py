@@ -5,7 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from facedub.train.data import AugmentConfig
+MIN_FACES = 20  # fewest faces a faceset needs for training (a few hundred is better)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random augmentation of training batches (validation faces are never augmented)."""
+
+    warp: bool = True  # the 2018 random grid warp on the input
+    warp_sigma: float = 0.039  # std of control-point jitter, share of the side (2018: 5 px of 128)
+    rotate_deg: float = 10.0  # random rotation range ±
+    zoom: float = 0.05  # random scale range ±
+    shift: float = 0.05  # random shift range ±, share of the side
+    flip: bool = True  # random horizontal flip (half of the faces)
+    colour: bool = True  # lightness/contrast/tint jitter
+    colour_match: float = 0.5  # probability a face takes the colour statistics of the other identity
+
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)

@@ -5,9 +5,9 @@ Each face is cut once, at load time, with :func:`facedub.faces.align.crop_to_mod
 ``coverage·(size + 2·margin)/size`` of the crop), together with two landmark masks (the face
 hull, and eyes + mouth). A training batch is then made in a handful of vectorised torch ops:
 
-* colour: with probability ``colour_match`` a face takes the CIELAB mean/std of a random face
-  of the *other* identity (so the model learns shape, not skin-tone drift), plus a small
-  lightness/contrast/tint jitter;
+* colour: with probability ``colour_match`` a face takes the colour mean/std (YCbCr, over the
+  face hull) of a random face of the *other* identity (so the model learns shape, not
+  skin-tone drift), plus a small lightness/contrast/tint jitter;
 * geometry: one random similarity (rotation, zoom, shift) and horizontal flip per face,
   applied through ``affine_grid``/``grid_sample`` to image and masks alike (the *target*);
 * the 2018 random warp: a 5×5 grid of control points jittered by ``warp_sigma`` of the side,
@@ -38,61 +38,36 @@ from facedub.faces.align import (
 )
 from facedub.faceset import Faceset
 from facedub.faceset.store import faceset_dir, load_crop
+from facedub.train.config import AugmentConfig
 
-MIN_FACES = 20  # fewest faces a faceset needs for training (the model needs variety; 100+ is better)
+from facedub.train.config import MIN_FACES  # noqa: E402,F401  (re-exported)
 MIN_VAL = 2  # validation faces per identity, at least
 MAX_VAL = 64  # validation faces per identity, at most
 
 
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Random augmentation of training batches (validation faces are never augmented)."""
-
-    warp: bool = True  # the 2018 random grid warp on the input
-    warp_sigma: float = 0.039  # std of control-point jitter, share of the side (2018: 5 px of 128)
-    rotate_deg: float = 10.0  # random rotation range ±
-    zoom: float = 0.05  # random scale range ±
-    shift: float = 0.05  # random shift range ±, share of the side
-    flip: bool = True  # random horizontal flip (half of the faces)
-    colour: bool = True  # lightness/contrast/tint jitter
-    colour_match: float = 0.5  # probability a face takes the colour statistics of the other identity
-
-
 # --- colour space ---------------------------------------------------------------------------
+# Colour statistics are matched in YCbCr (BT.601, on gamma-encoded values): a linear space,
+# so matching per-channel mean/std and the jitter together are one 3×3 matrix and an offset
+# per face, applied after the geometric sampling (sampling is linear too, so the order does not
+# matter) — two small batched matrix products instead of a per-pixel non-linear LAB round trip.
 
-_RGB2XYZ = torch.tensor(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-)
-_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
-
-
-def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB [B,3,H,W] in [0,1] → CIELAB (D65), L in [0,100]."""
-    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    xyz = torch.einsum("ij,bjhw->bihw", _RGB2XYZ.to(rgb), lin) / _WHITE.to(rgb).view(1, 3, 1, 1)
-    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-8) ** (1 / 3), 7.787 * xyz + 16 / 116)
-    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+_YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_YCC_INV = torch.linalg.inv(_YCC)
 
 
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """CIELAB → sRGB in [0,1] (clamped)."""
-    fy = (lab[:, 0] + 16) / 116
-    fx = fy + lab[:, 1] / 500
-    fz = fy - lab[:, 2] / 200
-    f = torch.stack([fx, fy, fz], 1)
-    xyz = torch.where(f > 0.206893, f**3, (f - 16 / 116) / 7.787) * _WHITE.to(lab).view(1, 3, 1, 1)
-    lin = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB2XYZ).to(lab), xyz).clamp(0, 1)
-    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-8) ** (1 / 2.4) - 0.055, 12.92 * lin).clamp(0, 1)
-
-
-def lab_stats(rgb: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image LAB mean and std over ``mask`` (>0.5): two [B,3] tensors."""
-    lab = rgb_to_lab(rgb)
-    w = (mask > 0.5).to(lab)
+def colour_stats(rgb: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image YCbCr mean and std over ``mask`` (>0.5): two [B,3] tensors (RGB in [0,1])."""
+    ycc = torch.einsum("ij,bjhw->bihw", _YCC.to(rgb), rgb)
+    w = (mask > 0.5).to(ycc)
     n = w.sum((2, 3)).clamp_min(1.0)
-    mean = (lab * w).sum((2, 3)) / n
-    var = (((lab - mean[:, :, None, None]) ** 2) * w).sum((2, 3)) / n
-    return mean, var.sqrt().clamp_min(1.0)
+    mean = (ycc * w).sum((2, 3)) / n
+    var = (((ycc - mean[:, :, None, None]) ** 2) * w).sum((2, 3)) / n
+    return mean, var.sqrt().clamp_min(0.01)
+
+
+def apply_colour(rgb: torch.Tensor, a: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``a[b] @ rgb + bias[b]`` per pixel: [B,3,H,W] with a [B,3,3], bias [B,3]."""
+    return (torch.einsum("bij,bjhw->bihw", a, rgb) + bias[:, :, None, None]).clamp_(0, 1)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -127,8 +102,8 @@ class IdentityData:
     folder: Path
     train: torch.Tensor  # uint8 [N,5,C,C]: RGB + face hull + eyes/mouth, context size C
     val: torch.Tensor  # uint8 [V,5,S,S]: unaugmented model inputs + masks
-    lab_mean: torch.Tensor  # [N,3] per-face LAB mean over the face hull
-    lab_std: torch.Tensor  # [N,3]
+    col_mean: torch.Tensor  # [N,3] per-face YCbCr mean over the face hull
+    col_std: torch.Tensor  # [N,3] per-face YCbCr std over the face hull
     train_files: tuple[str, ...]
     val_files: tuple[str, ...]
 
@@ -187,7 +162,7 @@ def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage:
     tr, va = split_indices(n)
     train = t[tr].contiguous()
     val = t[va][:, :, margin : margin + size, margin : margin + size].contiguous()
-    mean, std = lab_stats(train[:, :3].float() / 255, train[:, 3:4].float() / 255)
+    mean, std = colour_stats(train[:, :3].float() / 255, train[:, 3:4].float() / 255)
     files = [f.file for f in fs.faces]
     return IdentityData(
         name, fs, folder, train, val, mean, std, tuple(files[i] for i in tr), tuple(files[i] for i in va)
@@ -251,7 +226,6 @@ def make_batch(
     """
     x = data.train[idx].float().div_(255.0)
     b, _, c, _ = x.shape
-    rgb = x[:, :3]
     # Random draws first, always all of them, so the stream does not depend on the settings.
     r_match = torch.rand(b, generator=gen)
     r_other = torch.randint(0, other.train.shape[0], (b,), generator=gen)
@@ -264,25 +238,23 @@ def make_batch(
     r_flip = torch.rand(b, generator=gen) < 0.5
     r_warp = torch.randn(b, 2, 5, 5, generator=gen)
 
+    # Colour: one affine map per face in YCbCr, turned into an RGB matrix + offset.
+    colour = None
     if aug.colour_match > 0 or aug.colour:
-        lab = rgb_to_lab(rgb)
-        if aug.colour_match > 0:
-            use = (r_match < aug.colour_match).view(b, 1, 1, 1).to(lab)
-            m_s, s_s = data.lab_mean[idx], data.lab_std[idx]
-            m_o, s_o = other.lab_mean[r_other], other.lab_std[r_other]
-            moved = (lab - m_s[:, :, None, None]) / s_s[:, :, None, None] * s_o[:, :, None, None] + m_o[:, :, None, None]
-            lab = lab + use * (moved - lab)
+        use = (r_match < aug.colour_match).float()[:, None] if aug.colour_match > 0 else torch.zeros(b, 1)
+        m_s, s_s = data.col_mean[idx], data.col_std[idx]
+        m_o, s_o = other.col_mean[r_other], other.col_std[r_other]
+        gain = 1 + use * (s_o / s_s - 1)  # [B,3]
+        shift = use * (m_o - m_s * s_o / s_s)
         if aug.colour:
-            mean_l = lab[:, :1].mean((2, 3), keepdim=True)
-            lab = torch.cat(
-                [
-                    (lab[:, :1] - mean_l) * (1 + 0.1 * r_contrast).view(b, 1, 1, 1) + mean_l + 6.0 * r_light.view(b, 1, 1, 1),
-                    lab[:, 1:] + 3.0 * r_tint.view(b, 2, 1, 1),
-                ],
-                1,
-            )
-        rgb = lab_to_rgb(lab)
-        x = torch.cat([rgb, x[:, 3:]], 1)
+            con = 1 + 0.1 * r_contrast
+            mu = m_s[:, 0] * gain[:, 0] + shift[:, 0]  # luma mean after matching
+            gain = gain * torch.stack([con, torch.ones(b), torch.ones(b)], 1)
+            shift = shift + torch.stack([(1 - con) * mu + 0.03 * r_light, 0.015 * r_tint[:, 0], 0.015 * r_tint[:, 1]], 1)
+        ycc, inv = _YCC.to(x), _YCC_INV.to(x)
+        a = inv @ torch.diag_embed(gain) @ ycc  # [B,3,3]
+        bias = torch.einsum("ij,bj->bi", inv, shift)
+        colour = (a, bias)
 
     # Geometry: output pixel (normalised over S) → context coordinates (normalised over C).
     k = size / c
@@ -304,7 +276,10 @@ def make_batch(
         inp = F.grid_sample(x[:, :3], grid + disp, mode="bilinear", padding_mode="reflection", align_corners=False)
     else:
         inp = target[:, :3]
-    return inp.clamp_(0, 1), target[:, :3].clamp(0, 1), target[:, 3:4], target[:, 4:5]
+    tgt = target[:, :3]
+    if colour is not None:
+        inp, tgt = apply_colour(inp, *colour), apply_colour(tgt, *colour)
+    return inp.clamp(0, 1), tgt.clamp(0, 1), target[:, 3:4], target[:, 4:5]
 
 
 def val_batch(data: IdentityData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import math
 import os
 import random
@@ -47,6 +48,7 @@ from facedub.model.checkpoint import (
 )
 from facedub.model.registry import ARCH_NAMES, DEFAULT_ARCH, build_model, default_config, get_arch
 from facedub.progress import NullReporter, Reporter
+from facedub.safety import policy
 from facedub.train.config import PRECISIONS, TrainConfig, TrainSummary
 from facedub.train.data import IdentityData, Sampler, check_faceset, load_identity, make_batch, val_batch
 from facedub.train.losses import reconstruction_loss, ssim
@@ -56,11 +58,13 @@ from facedub.faceset.store import faceset_dir
 PREVIEW_FACES = 4  # faces per preview row
 
 
-def _check_policy(source_fs: Faceset, target_fs: Faceset) -> None:
-    """The policy check at the start of training (the safety engineer points this at
-    ``facedub.safety.policy``). For now: both facesets must hold faces and be different sets."""
+def _check_policy(source_fs: Faceset, target_fs: Faceset) -> dict[str, Any]:
+    """The single policy check at the start of training: two different facesets, each carrying
+    a valid, unexpired consent record (``facedub.safety.policy``). Returns both records, which
+    the model carries so that convert can re-check them."""
     if source_fs.id and source_fs.id == target_fs.id:
         raise BadInput(f"source and target are the same faceset ({source_fs.id}); train needs two identities")
+    return policy.require_consent_for_training(source_fs, target_fs)
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -120,11 +124,6 @@ def _faceset_record(fs: Faceset, path: str, data: IdentityData) -> dict[str, Any
         "train_faces": int(data.train.shape[0]),
         "val_faces": list(data.val_files),
     }
-
-
-def _consent_id(fs: Faceset) -> str | None:
-    c = fs.consent
-    return str(c["id"]) if isinstance(c, dict) and c.get("id") is not None else None
 
 
 def _rng_json() -> dict[str, Any]:
@@ -192,7 +191,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
         reporter = NullReporter()
     source_fs = load_faceset(config.source)
     target_fs = load_faceset(config.target)
-    _check_policy(source_fs, target_fs)
+    consent_records = _check_policy(source_fs, target_fs)
     check_faceset(source_fs, config.source, "source")
     check_faceset(target_fs, config.target, "target")
     _check_options(config)
@@ -264,6 +263,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
     step = 0
     examples = 0
     elapsed_before = 0.0
+    log_acc: list[float] = [0.0, 0.0, 0]  # running sums of the training-loss history point
     if meta_in:
         ts = meta_in["training_state"]
         load_optimizer_state(opt, train_tensors, ts["optimizer"])
@@ -276,6 +276,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
         if "rng.torch_cpu" in train_tensors:
             torch.set_rng_state(train_tensors["rng.torch_cpu"])
         _set_rng_json(ts["rng"])
+        log_acc[:] = list(ts.get("log_window", [0.0, 0.0, 0]))
         step = int(meta_in.get("step", 0))
         examples = int(meta_in.get("examples", 0))
         elapsed_before = float(meta_in.get("elapsed_s", 0.0))
@@ -294,6 +295,10 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
     aug = config.augment
     size = mcfg.size
     created = (meta_in or {}).get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    # A model's id: fixed when it is first created, so resumed training keeps it.
+    model_id = (meta_in or {}).get("id") or hashlib.sha256(
+        f"{created}|{arch}|{source_fs.id}|{target_fs.id}|{config.seed}".encode()
+    ).hexdigest()[:16]
     previews: list[str] = []
     loss_curve: str | None = None
     plateau_noted = bool((meta_in or {}).get("plateaued", False))
@@ -381,10 +386,16 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
                 "augment": asdict(aug),
             },
             "facesets": {"source": _faceset_record(source_fs, config.source, src), "target": _faceset_record(target_fs, config.target, tgt)},
-            "consent": {"source": _consent_id(source_fs), "target": _consent_id(target_fs)},
+            "id": model_id,
+            "consent": consent_records,
             "source_descriptor": _descriptor_mean(source_fs),
             "target_descriptor": _descriptor_mean(target_fs),
-            "training_state": {"optimizer": opt_js, "sampler": smp_js, "rng": _rng_json()},
+            "training_state": {
+                "optimizer": opt_js,
+                "sampler": smp_js,
+                "rng": _rng_json(),
+                "log_window": [log_acc[0], log_acc[1], log_acc[2]],  # partial sums of the next history point
+            },
             "created": created,
             "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,
@@ -397,8 +408,6 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
     reporter.start("train", total=target_steps, unit="step")
     flag: dict[str, bool] = {"stop": False}
     run = 0
-    log_s = log_t = 0.0
-    log_n = 0
     last_ls = last_lt = None
     last_val: dict[str, float] = {}
     rate_t0, rate_n = time.monotonic(), 0
@@ -434,15 +443,14 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
             run += 1
             examples += 2 * batch * world
             rate_n += 2 * batch * world
-            log_s += ls
-            log_t += lt
-            log_n += 1
+            log_acc[0] += ls
+            log_acc[1] += lt
+            log_acc[2] += 1
             if step % config.log_every == 0:
                 history["step"].append(step)
-                history["source"].append(round(log_s / log_n, 6))
-                history["target"].append(round(log_t / log_n, 6))
-                log_s = log_t = 0.0
-                log_n = 0
+                history["source"].append(round(log_acc[0] / log_acc[2], 6))
+                history["target"].append(round(log_acc[1] / log_acc[2], 6))
+                log_acc[:] = [0.0, 0.0, 0]
             last_ls, last_lt = ls, lt
             el = time.monotonic() - rate_t0
             if el > 0:
