@@ -58,13 +58,13 @@ from facedub.faceset.store import faceset_dir
 PREVIEW_FACES = 4  # faces per preview row
 
 
-def _check_policy(source_fs: Faceset, target_fs: Faceset) -> dict[str, Any]:
+def _check_policy(source_fs: Faceset, target_fs: Faceset, source_path: str, target_path: str) -> dict[str, Any]:
     """The single policy check at the start of training: two different facesets, each carrying
     a valid, unexpired consent record (``facedub.safety.policy``). Returns both records, which
     the model carries so that convert can re-check them."""
     if source_fs.id and source_fs.id == target_fs.id:
         raise BadInput(f"source and target are the same faceset ({source_fs.id}); train needs two identities")
-    return policy.require_consent_for_training(source_fs, target_fs)
+    return policy.require_consent_for_training(source_path, target_path)  # messages name the folders
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
         reporter = NullReporter()
     source_fs = load_faceset(config.source)
     target_fs = load_faceset(config.target)
-    consent_records = _check_policy(source_fs, target_fs)
+    consent_records = _check_policy(source_fs, target_fs, config.source, config.target)
     check_faceset(source_fs, config.source, "source")
     check_faceset(target_fs, config.target, "target")
     _check_options(config)
