@@ -63,3 +63,14 @@ def test_preview_grid_and_curve(tmp_path):
         {"step": [10, 20, 30], "source": [1, 0.5, 0.4], "target": [1, 0.6, 0.5], "val_step": [30], "val_source": [0.45], "val_target": [0.55]},
     )
     assert Image.open(tmp_path / "loss.png").size == (700, 400)
+
+
+def test_preview_grid_rows_of_different_lengths():
+    # Validation slices of different sizes (a face removed from one faceset only).
+    a, b = torch.zeros(4, 3, 16, 16), torch.ones(2, 3, 16, 16)
+    g = preview_grid([("t->t", a, a), ("s->s", b, b)], scale=1)
+    label_w = 110
+    assert g.shape[1] == label_w + 4 * (2 * 16 + 4)
+    row2 = g[16 + 4 : 2 * 16 + 4]
+    assert row2[:, label_w : label_w + 16].min() == 255  # the second row's first face is drawn
+    assert row2[:, label_w + 2 * (2 * 16 + 4) :].max() == 32  # and its missing faces leave background

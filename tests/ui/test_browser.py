@@ -3,7 +3,7 @@ train → convert → result with its verification badge.
 
 Runs the app in a subprocess on a free 127.0.0.1 port, drives Debian's /usr/bin/chromium
 with Playwright (its Python package only: no browser download). Screenshots of every step
-go to ``test-artifacts/ui/`` when the test fails. Also checks that the page never asks for
+go to ``test-artifacts/ui/`` when the test fails (or always, with FACEDUB_UI_SCREENSHOTS=1). Also checks that the page never asks for
 anything outside 127.0.0.1 and that project files are not served by path.
 """
 
@@ -140,8 +140,9 @@ def browser_page(server, request):
         page.snap = snap  # type: ignore[attr-defined]
         yield page, outside
         failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-        if failed:
-            snap("at-failure")
+        if failed or os.environ.get("FACEDUB_UI_SCREENSHOTS"):  # set it to keep them after a pass too
+            snap("at-failure" if failed else "at-end")
+            shutil.rmtree(ARTIFACTS, ignore_errors=True)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             for i, (name, png) in enumerate(shots):
                 (ARTIFACTS / f"{i:02d}-{name}.png").write_bytes(png)
@@ -193,6 +194,18 @@ def test_full_flow_in_chromium(server, clips, browser_page):
     page.click("#create-btn")
     page.wait_for_function("() => document.querySelector('#project-info').innerText.includes('tiny')")
     assert (server["root"] / "tiny" / "project.json").is_file()
+    (server["root"] / "tiny" / "consent" / "secret.txt").write_text("private")
+    # project files are not reachable by path
+    for path in ("tiny/consent/secret.txt", "tiny/project.json", "../server.log", ".ui-cache/../tiny/project.json"):
+        target = (server["root"] / path).resolve()
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{server['url']}gradio_api/file={target}", timeout=5)
+        assert e.value.code == 403
+    # uploads over the limit (20mb for this server) are refused
+    import httpx
+
+    r = httpx.post(f"{server['url']}gradio_api/upload", files={"files": ("big.bin", b"0" * (21 << 20))}, timeout=30)
+    assert r.status_code == 413
 
     # consent: an empty form is a plain message, then synthetic records for both identities
     page.click("#source-consent-save")
@@ -244,15 +257,34 @@ def test_full_flow_in_chromium(server, clips, browser_page):
         assert len(fs["removed"]) == 1 and len(fs["faces"]) == n_before - 1
         assert not (server["root"] / "tiny" / "facesets" / role / fs["removed"][0]).exists()
 
-    # train a few steps
+    # train: live preview while it runs, stop (the model is saved), then resume a few steps
     _tab(page, "3 · Train")
-    _fill(page, "train-steps", "20")
-    _fill(page, "train-batch", "8")
-    _fill(page, "train-preview-every", "10")
-    res = _click_and_wait(page, "#train-btn", "train", 150)
+    _fill(page, "train-steps", "500")
+    _fill(page, "train-batch", "4")
+    _fill(page, "train-preview-every", "4")
+    before = _job_id(page)
+    page.click("#train-btn")
+    page.wait_for_function(
+        "(b) => { const e = document.querySelector('#job-status'); return e && e.dataset.kind === 'train' && e.dataset.id !== b && e.dataset.status === 'running'; }",
+        arg=before,
+    )
+    page.wait_for_selector("#train-preview img", timeout=120_000)  # the first preview grid, live
+    page.wait_for_function("() => document.querySelector('#train-stats').innerText.includes('Examples/s')")
+    assert "ETA" in page.inner_text("#train-stats")
+    page.snap("training")
+    page.click("#stop-btn")
+    res = _wait_job(page, "train", before, 120)
+    assert res["status"] == "cancelled", res
+    assert "model is saved" in res["text"]
+    meta = json.loads((server["root"] / "tiny" / "model" / "model.json").read_text())
+    stopped_at = meta["step"]
+    assert 4 <= stopped_at < 500
+    _fill(page, "train-steps", "3")
+    res = _click_and_wait(page, "#train-btn", "train", 120)
     assert res["status"] == "done", res
-    page.wait_for_selector("#train-preview img", timeout=15_000)
-    assert "Step" in page.inner_text("#train-stats")
+    assert json.loads((server["root"] / "tiny" / "model" / "model.json").read_text())["step"] == stopped_at + 3
+    assert f"Step {stopped_at + 3}" in page.inner_text("#train-stats")
+    page.wait_for_selector("#train-loss img", timeout=15_000)
     page.snap("trained")
 
     # convert: a preview frame, then the whole clip
@@ -264,24 +296,20 @@ def test_full_flow_in_chromium(server, clips, browser_page):
     assert res["status"] == "done", res
     page.snap("converted")
 
+    # reload: the finished job and the result are still there
+    page.reload(wait_until="load")
+    page.wait_for_function("() => { const e = document.querySelector('#job-status'); return e && e.dataset.kind === 'convert' && e.dataset.status === 'done'; }")
+
     # result: the video plays from the app's cache, and the verification badge
     _tab(page, "5 · Result")
     page.wait_for_selector("#result-video video", timeout=20_000)
     src = page.eval_on_selector("#result-video video", "v => v.currentSrc || v.src")
     assert src.startswith(server["url"]) and "result" in src
-    page.wait_for_selector("#verify-badge[data-watermark=found]", timeout=20_000)
-    assert "Watermark found" in page.inner_text("#verify-badge")
+    page.wait_for_selector("#verify-badge[data-watermark]:not([data-watermark=unknown])", timeout=20_000)
     page.snap("result")
+    assert page.get_attribute("#verify-badge", "data-watermark") == "found", page.inner_text("#verify-badge")
+    assert "Watermark found" in page.inner_text("#verify-badge")
 
-    # reload: the finished job and the result are still there
-    page.reload(wait_until="load")
-    page.wait_for_function("() => { const e = document.querySelector('#job-status'); return e && e.dataset.kind === 'convert' && e.dataset.status === 'done'; }")
-
-    # nothing asked outside 127.0.0.1; project files are not reachable by path
+    # nothing was asked of any host but 127.0.0.1
     assert outside == []
-    for path in ("tiny/consent/source.json", "tiny/project.json", "../server.log"):
-        target = (server["root"] / path).resolve()
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(f"{server['url']}gradio_api/file={target}", timeout=5)
-        assert e.value.code == 403
     assert time.time() - t0 < 300

@@ -18,10 +18,14 @@ def _to_u8(x: torch.Tensor) -> np.ndarray:
 
 
 def preview_grid(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], scale: int = 1) -> np.ndarray:
-    """One row per (label, inputs [K,3,S,S], outputs [K,3,S,S]): label, then input|output pairs."""
+    """One row per (label, inputs [K,3,S,S], outputs [K,3,S,S]): label, then input|output pairs.
+
+    Rows may hold different numbers of faces (validation slices of different sizes); the grid
+    is as wide as the fullest row and shorter rows leave their end empty."""
     from PIL import Image, ImageDraw
 
-    k, _, s, _ = rows[0][1].shape
+    k = max(int(r[1].shape[0]) for r in rows)
+    s = int(rows[0][1].shape[-1])
     s2 = s * scale
     label_w = max(110, s2)
     gap = 4
@@ -34,7 +38,7 @@ def preview_grid(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], scale: 
             a = a.repeat(scale, 1).repeat(scale, 2)
             b = b.repeat(scale, 1).repeat(scale, 2)
         y = r * (s2 + gap)
-        for i in range(k):
+        for i in range(min(len(a), len(b))):
             x = label_w + i * (2 * s2 + gap)
             canvas[y : y + s2, x : x + s2] = a[i]
             canvas[y : y + s2, x + s2 : x + 2 * s2] = b[i]

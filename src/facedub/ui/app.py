@@ -235,7 +235,7 @@ def verify_html(report: dict[str, Any] | None) -> str:
         detail.append(f"C2PA: {c2['error']}")
     return (
         f'<div id="verify-badge" data-watermark="{"found" if found else "missing"}" data-marked="{str(bool(report.get("marked"))).lower()}">'
-        + "".join(badges)
+        + " ".join(badges)
         + (f"<div class='fd-notes'>{_esc(' · '.join(detail))}</div>" if detail else "")
         + "</div>"
     )
@@ -301,7 +301,8 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
         jm.start(p.root, kind, fn_maker(p), label)
         return msg_ok(f"{label}: started")
 
-    with gr.Blocks(title="facedub", analytics_enabled=False) as demo:
+    # delete_cache: drop the app's served copies (previews, crops) older than a day, hourly
+    with gr.Blocks(title="facedub", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
         seen = gr.State({})
         gr.Markdown(
             "# facedub\nConsent-first face replacement. Every result carries an invisible watermark, "
@@ -354,7 +355,7 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
                             gr.Markdown(f"### {role.capitalize()}")
                             w = {
                                 "upload": gr.File(label=f"Upload {role} video(s) or images", file_count="multiple", type="filepath", elem_id=f"{role}-upload"),
-                                "path": gr.Textbox(label="…or a local path (one per line)", lines=1, elem_id=f"{role}-path"),
+                                "path": gr.Textbox(label="…or a path on this computer (one per line)", lines=2, elem_id=f"{role}-path"),
                             }
                             w["use"] = gr.Button(f"Use these {role} files", elem_id=f"{role}-use")
                             w["inputs"] = gr.Markdown("", elem_id=f"{role}-inputs")
@@ -396,7 +397,7 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
 
             # 5. result --------------------------------------------------------------------
             with gr.Tab("5 · Result", id="tab-result", elem_id="tab-result"):
-                result_video = gr.Video(label="Result", interactive=False, elem_id="result-video")
+                result_video = gr.Video(label="Result", interactive=False, height=480, elem_id="result-video")
                 result_file = gr.File(label="Download", interactive=False, elem_id="result-file")
                 verify_box = gr.HTML(verify_html(None), elem_id="verify-box")
                 verify_btn = gr.Button("Verify again", elem_id="verify-btn")

@@ -62,7 +62,8 @@ class FileGuard:
             marker = "/file="
             if marker in path or "/file/" in path:
                 raw = path.split(marker, 1)[1] if marker in path else path.split("/file/", 1)[1]
-                if not self._allowed(unquote(raw)):
+                # judge both the path as routed and once more decoded: neither may leave the cache
+                if not (self._allowed(raw) and self._allowed(unquote(raw))):
                     await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/plain")]})
                     await send({"type": "http.response.body", "body": b"not allowed"})
                     return

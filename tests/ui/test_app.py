@@ -1,0 +1,99 @@
+"""The page's pieces as plain functions, the file guard, and the app building offline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from facedub.ui.server import FileGuard, is_loopback
+
+gr = pytest.importorskip("gradio", reason="gradio (facedub[ui]) not installed")
+
+from facedub.ui.app import build_app, job_html, train_stats_md, verify_html  # noqa: E402
+
+
+def test_job_html_plain_messages():
+    assert 'data-status="none"' in job_html(None)
+    running = {"id": "j1", "kind": "extract", "label": "Extract source faces", "status": "running", "phase": "extract",
+               "total": 40, "done": 10, "unit": "frame", "rate": 5.0, "eta_s": 6.0, "notes": []}
+    h = job_html(running)
+    assert "<progress value='10' max='40'>" in h and "about 6 s left" in h and 'data-kind="extract"' in h
+    failed = dict(running, status="failed", error="x.mp4: <not> a video")
+    h = job_html(failed)
+    assert "Failed" in h and "x.mp4: &lt;not&gt; a video" in h and "<progress" not in h
+    assert "Refused" in job_html(dict(running, status="refused", error="consent missing"))
+
+
+def test_train_stats():
+    st = {"kind": "train", "status": "running", "done": 5, "total": 20, "eta_s": 30.0,
+          "metrics": {"step": 105, "loss_src": 0.51234, "loss_tgt": 0.4, "ex_s": 12.5, "eta": "0:30"}}
+    md = train_stats_md(st)
+    assert "**Step** 105" in md and "**Examples/s** 12.5" in md and "**ETA** 0:30" in md and "0.5123" in md
+    assert train_stats_md({"kind": "extract"}) == ""
+
+
+def _report(found: bool) -> dict:
+    return {
+        "path": "/p/result.mp4", "kind": "video", "marked": found, "output_id": "abc" if found else None,
+        "watermark": {"found": found, "output_id": "abc" if found else None, "bits_agreeing": 170, "bits_total": 172,
+                      "sync_z": 9.0, "score": 0.99, "scale": 1.0, "frames": 40},
+        "tags": {"found": found, "output_id": None, "tags": {}},
+        "manifest": {"found": found, "present": found, "path": "/p/result.mp4.facedub.json", "output_id": None,
+                     "sha256_matches": found, "manifest": None},
+        "c2pa": {"found": found, "present": found, "validation_state": "Valid" if found else None, "ai_generated": found,
+                 "output_id": None, "failures": [], "error": None},
+    }
+
+
+def test_verify_badge():
+    ok = verify_html(_report(True))
+    assert 'data-watermark="found"' in ok and "Watermark found" in ok and "Manifest matches" in ok
+    assert "C2PA Valid, AI-generated" in ok and "170/172" in ok
+    bad = verify_html(_report(False))
+    assert 'data-watermark="missing"' in bad and "No watermark found" in bad and "C2PA none" in bad
+    assert "Not verified" in verify_html(None)
+
+
+def test_file_guard(tmp_path):
+    cache = tmp_path / ".ui-cache"
+    (cache / "h").mkdir(parents=True)
+    (cache / "h" / "a.png").write_bytes(b"x")
+    g = FileGuard(None, cache)
+    assert g._allowed(str(cache / "h" / "a.png"))
+    for bad in (str(tmp_path / "p" / "consent" / "source.json"), str(cache / ".." / "project.json"), "/etc/passwd",
+                "https://example.com/x.png", "relative/path.png"):
+        assert not g._allowed(bad), bad
+
+    sent = []
+
+    async def app(scope, receive, send):
+        sent.append("app")
+
+    async def send(msg):
+        if msg["type"] == "http.response.start":
+            sent.append(msg["status"])
+
+    guard = FileGuard(app, cache)
+    asyncio.run(guard({"type": "http", "path": "/gradio_api/file=/etc/passwd"}, None, send))
+    asyncio.run(guard({"type": "http", "path": f"/gradio_api/file={cache}/h/a.png"}, None, send))
+    asyncio.run(guard({"type": "http", "path": "/gradio_api/file=%2Fetc%2Fpasswd"}, None, send))
+    asyncio.run(guard({"type": "http", "path": f"/gradio_api/file={cache}/h/..%2F..%2Fp%2Fproject.json"}, None, send))
+    asyncio.run(guard({"type": "http", "path": "/gradio_api/file/etc/passwd"}, None, send))
+    asyncio.run(guard({"type": "http", "path": "/gradio_api/info"}, None, send))
+    assert sent == [403, "app", 403, 403, 403, "app"]
+
+
+def test_loopback():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("127.1.2.3") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_build_app_offline(tmp_path):
+    assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+    demo = build_app(tmp_path / "projects")
+    assert isinstance(demo, gr.Blocks)
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    for needed in ("create-btn", "source-consent-save", "source-gallery", "train-btn", "render-btn", "result-video", "verify-box"):
+        assert needed in ids
