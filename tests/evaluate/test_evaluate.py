@@ -204,3 +204,19 @@ def test_mismatch_found_while_decoding_when_headers_give_no_count(tmp_path, tool
     rep = evaluate(tgt, tools.write_clip(tmp_path / "t12.mp4", frames[:12]), fs)
     assert rep.summary.frames_compared == 10 and rep.frames_target == 12
     assert any("target has 2 frame(s) more" in n for n in rep.notes)
+
+
+def test_visible_label_does_not_count_against_the_background(tmp_path):
+    """Only the corner label differs: background PSNR stays at the cap."""
+    from facedub.evaluate.core import EvalConfig, evaluate
+    from facedub.safety.label import Labeler
+
+    from tests.evaluate.conftest import faceset_with_descriptor, gradient_frames, write_clip
+
+    frames = gradient_frames(6, size=(160, 120))
+    target = write_clip(tmp_path / "t.mp4", frames, crf=0)
+    labelled = write_clip(tmp_path / "o.mp4", [Labeler().apply(f) for f in frames], crf=0)
+    fs = faceset_with_descriptor(tmp_path / "fs")
+    same = evaluate(target, target, fs, EvalConfig())
+    marked = evaluate(labelled, target, fs, EvalConfig())
+    assert same.summary.background_psnr["mean"] == marked.summary.background_psnr["mean"] == 100.0

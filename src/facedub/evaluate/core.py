@@ -376,6 +376,11 @@ class _Run:
         self.det = detector
         self.enc = encoder
         self.shape = shape
+        from facedub.safety.label import Labeler
+
+        # Left out of the background comparison, grown by 4 px for chroma subsampling and codec bleed.
+        ys, xs = Labeler().box(*shape)
+        self.label_box = (slice(max(0, ys.start - 4), ys.stop + 4), slice(max(0, xs.start - 4), xs.stop + 4))
         self.recs: list[dict[str, Any]] = []
         # window of (record, grey_out, grey_tgt, lm_out, lm_tgt, mask) for the last 3 frames
         self.win: deque[tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]] = deque(maxlen=3)
@@ -396,12 +401,14 @@ class _Run:
         rec: dict[str, Any] = {"index": index, "time": t, "target_face": tf is not None, "output_face": of is not None}
         h, w = self.shape
         mask = None
+        # Background = outside the face mask and outside facedub's visible label (a deliberate mark).
+        background = np.ones((h, w), bool)
+        background[self.label_box] = False
         if tf is not None:
             lm_t = tf.landmarks68
             mask = face_mask(lm_t, (h, w), cfg.background_margin)
-            rec["background_psnr"] = M.psnr(o_rgb, t_rgb, ~mask)
-        else:
-            rec["background_psnr"] = M.psnr(o_rgb, t_rgb)
+            background &= ~mask
+        rec["background_psnr"] = M.psnr(o_rgb, t_rgb, background)
         if tf is not None and of is not None:
             lm_o = of.landmarks68
             rec["expression_error_static"] = M.expression_error(lm_o, tf.landmarks68)

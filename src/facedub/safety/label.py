@@ -61,13 +61,21 @@ class Labeler:
         xs = slice(fw - pw - m, fw - m) if self.corner.endswith("right") else slice(m, m + pw)
         return ys, xs
 
-    def apply(self, rgb: np.ndarray) -> np.ndarray:
-        """Return a labelled copy of an H×W×3 uint8 frame."""
-        fh, fw = rgb.shape[:2]
+    def _patch_for(self, fh: int, fw: int) -> tuple[np.ndarray, np.ndarray]:
         if self._key != (fh, fw):
             self._patch = render_label(fh, fw, self.text)
             self._key = (fh, fw)
-        prgb, alpha = self._patch  # type: ignore[misc]
+        return self._patch  # type: ignore[return-value]
+
+    def box(self, fh: int, fw: int) -> tuple[slice, slice]:
+        """Where the label lands in a frame of ``fh``×``fw`` (rows, columns)."""
+        prgb, _ = self._patch_for(fh, fw)
+        return self._slices(fh, fw, prgb.shape[0], prgb.shape[1])
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """Return a labelled copy of an H×W×3 uint8 frame."""
+        fh, fw = rgb.shape[:2]
+        prgb, alpha = self._patch_for(fh, fw)
         ys, xs = self._slices(fh, fw, prgb.shape[0], prgb.shape[1])
         out = rgb.copy()
         region = out[ys, xs].astype(np.float32)
