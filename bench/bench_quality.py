@@ -385,7 +385,7 @@ def render(work: Path, quick: bool) -> str:
         "**aiface2 → aiface1**: aiface2's face into aiface1's `speech_512.mp4` with the model's *target* decoder — "
         "`ConvertConfig(reverse=True)`. Conversions use `visible_label=False` (the visible \"AI-generated\" corner label "
         "would count as background damage); the invisible watermark always stays, so together with the H.264 "
-        "re-encoding it sets the ceiling of the background PSNR. Metrics: see docs/EVAL.md; "
+        "re-encoding it sets the ceiling of the background PSNR. Metrics: see the README, "How good is my swap?"; "
         "*reads as src* = share of sampled frames whose face reads as the person put in; *expr. err.* = identity-neutral "
         "expression error in inter-ocular distances (ratio = error / the target's own motion: 0 perfect, ≈1 frozen face); "
         "*jitter* = output / input landmark (lm) and pixel (px) jitter; *bg PSNR* outside the face."
@@ -453,7 +453,7 @@ def render(work: Path, quick: bool) -> str:
             last = max(done) if done else None
             lines.append(
                 "Goal for `lite` after 60 CPU minutes: ≥ 90 % of frames read as the source, expression error ≤ 0.05, "
-                "output landmark jitter ≤ 1.2× input. (docs/EVAL.md: on these talking heads the target's own expression "
+                "output landmark jitter ≤ 1.2× input. (the README (eval section): on these talking heads the target's own expression "
                 "motion is only ≈0.02–0.03 inter-ocular distances, so the absolute 0.05 is met even by a frozen face; "
                 "read the ratio next to it.)"
             )
