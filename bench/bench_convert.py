@@ -29,6 +29,13 @@ from bench._common import SHARED_DATA, write_section  # noqa: E402
 CLIP = SHARED_DATA / "synthetic" / "aiface1" / "speech_512.mp4"
 
 
+def _synthetic_consent() -> dict:
+    """Consent records as training stores them, for a benchmark model of two synthetic identities."""
+    from facedub.safety.consent import create_consent
+
+    return {r: create_consent(f"bench {r}", "facedub bench", "benchmark", synthetic=True).to_dict() for r in ("source", "target")}
+
+
 def make_model(arch: str, folder: Path):
     import torch
 
@@ -37,7 +44,7 @@ def make_model(arch: str, folder: Path):
 
     torch.manual_seed(0)
     cfg = default_config(arch)
-    save_checkpoint(folder, build_model(arch, cfg), {"arch": arch, "config": cfg.to_dict(), "step": 0})
+    save_checkpoint(folder, build_model(arch, cfg), {"arch": arch, "config": cfg.to_dict(), "step": 0, "consent": _synthetic_consent()})
     return load_model(folder, "cpu")
 
 
