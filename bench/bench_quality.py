@@ -385,7 +385,7 @@ def render(work: Path, quick: bool) -> str:
         "**aiface2 → aiface1**: aiface2's face into aiface1's `speech_512.mp4` with the model's *target* decoder — "
         "`ConvertConfig(reverse=True)`. Conversions use `visible_label=False` (the visible \"AI-generated\" corner label "
         "would count as background damage); the invisible watermark always stays, so together with the H.264 "
-        "re-encoding it sets the ceiling of the background PSNR. Metrics: see the README, "How good is my swap?"; "
+        "re-encoding it sets the ceiling of the background PSNR. Metrics: see the README section 'How good is my swap?'; "
         "*reads as src* = share of sampled frames whose face reads as the person put in; *expr. err.* = identity-neutral "
         "expression error in inter-ocular distances (ratio = error / the target's own motion: 0 perfect, ≈1 frozen face); "
         "*jitter* = output / input landmark (lm) and pixel (px) jitter; *bg PSNR* outside the face."

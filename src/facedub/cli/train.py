@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
             f"Each faceset needs at least {MIN_FACES} faces (a few hundred is better). Every "
             "--preview-every steps a preview grid and a loss curve are written into the model "
             "folder. Ctrl-C saves the model; run the same command with --resume to continue. "
-            "Several processes or machines: launch with torchrun (see the README, "Training on several processes, GPUs or machines")."
+            "Several processes or machines: launch with torchrun (see the README section 'Training on several processes, GPUs or machines')."
         ),
     )
     p.add_argument("--source", required=True, metavar="FACESET", help="faceset of the person whose face goes in")
