@@ -44,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import REPO, SHARED_DATA, write_section  # noqa: E402
+from facedub.progress import NullReporter  # noqa: E402
 
 SYN = SHARED_DATA / "synthetic"
 CLIPS = {
@@ -64,7 +65,7 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-class LogReporter:
+class LogReporter(NullReporter):
     """A Reporter that logs phases and a line every ``every`` seconds."""
 
     def __init__(self, label: str, every: float = 60.0) -> None:
@@ -87,14 +88,6 @@ class LogReporter:
     def note(self, message: str) -> None:
         log(f"{self.label}: note: {message}")
 
-    def image(self, path: str, caption: str = "") -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
 
 
 class LoadSampler:

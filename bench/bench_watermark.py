@@ -8,7 +8,6 @@ Writes the "safety" section of BENCHMARKS.md. ``--quick`` runs a small version (
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -22,6 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import SHARED_DATA, write_section  # noqa: E402
 
 from facedub.safety import watermark as wm  # noqa: E402
+# The attacks are the ones the watermark tests apply: one implementation for both.
+from tests.safety.conftest import crop10 as crop  # noqa: E402
+from tests.safety.conftest import downscale as down  # noqa: E402
+from tests.safety.conftest import jpeg  # noqa: E402
+from tests.safety.conftest import read_segment as read  # noqa: E402
+from tests.safety.conftest import reencode as h264  # noqa: E402
 
 OID = "0123456789ab"
 
@@ -34,55 +39,6 @@ def textured(n: int, size: tuple[int, int], seed: int) -> list[np.ndarray]:
     big = cv2.GaussianBlur(rng.random((h + n, w + n, 3)).astype(np.float32), (0, 0), 6)
     big = (big - big.min()) / (big.max() - big.min() + 1e-6)
     return [np.clip(big[i : i + h, i : i + w] * 200 + 30, 0, 255).astype(np.uint8) for i in range(n)]
-
-
-def h264(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
-    import av
-
-    b = io.BytesIO()
-    with av.open(b, "w", format="mp4") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": str(crf), "preset": "veryfast"}
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-    b.seek(0)
-    with av.open(b) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
-
-def jpeg(x: np.ndarray, q: int = 85) -> np.ndarray:
-    from PIL import Image
-
-    b = io.BytesIO()
-    Image.fromarray(x).save(b, "JPEG", quality=q)
-    return np.asarray(Image.open(io.BytesIO(b.getvalue())).convert("RGB"))
-
-
-def down(x: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)
-
-
-def crop(x: np.ndarray) -> np.ndarray:
-    h, w = x.shape[:2]
-    return np.ascontiguousarray(x[int(h * 0.05) : int(h * 0.95), int(w * 0.05) : int(w * 0.95)])
-
-
-def read(path: Path, n: int) -> list[np.ndarray]:
-    import av
-
-    out = []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            out.append(f.to_ndarray(format="rgb24"))
-            if len(out) >= n:
-                break
-    return out
 
 
 def raw_accuracy(frames: list[np.ndarray]) -> tuple[float, wm.WatermarkResult]:
