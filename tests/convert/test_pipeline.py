@@ -230,3 +230,61 @@ def test_learned_mask_is_intersected(tmp_path, mask_value, changed):
     convert_video(src, model, out, ConvertConfig(mask="learned-hull"), detector=helpers.FakeDetector((H, W)))
     res = np.asarray(Image.open(out))
     assert np.array_equal(res, helpers.with_marks_of(out, img)) != changed
+
+
+def test_model_parallelism_shares_cores_out():
+    from facedub.convert.pipeline import model_parallelism
+
+    cfg = ConvertConfig()
+    assert model_parallelism(cfg, "cpu", 2) == (2, 1)
+    assert model_parallelism(cfg, "cpu", 8) == (2, 4)
+    assert model_parallelism(cfg, "cpu", 1) == (1, 1)
+    assert model_parallelism(cfg, "cuda", 8) == (1, 8)
+    assert model_parallelism(ConvertConfig(workers=1), "cpu", 2) == (1, 2)
+    assert model_parallelism(ConvertConfig(workers=3, threads=2), "cpu", 2) == (3, 2)
+    with pytest.raises(BadInput, match="workers"):
+        ConvertConfig(workers=0)
+
+
+class _SlowInvert:
+    """InvertNet whose batches take a random time, so parallel workers finish out of order."""
+
+    def __init__(self) -> None:
+        import threading
+        import time
+
+        inner = helpers.InvertNet()
+        self.config, self.meta = inner.config, inner.meta
+        rng = np.random.default_rng(3)
+        lock = threading.Lock()
+        self.calls = 0
+
+        class Net(type(inner.net)):
+            def forward(net, x, side):  # noqa: N805, ANN001
+                with lock:
+                    delay = float(rng.uniform(0.0, 0.03))
+                    self.calls += 1
+                time.sleep(delay)
+                return super().forward(x, side)
+
+        self.net = Net()
+
+
+def test_parallel_model_workers_keep_frame_order(tmp_path):
+    # Every frame's blue channel is a different flat level (20·i); the stand-in inverts it.
+    # A face pasted into the wrong frame would be off by 20+ levels (no colour transfer, which
+    # would pull the flat face back to the frame's own level).
+    video = write_test_video(tmp_path / "in.mp4", frames=12, size=(W, H), fps=25)
+    det = helpers.FakeDetector((H, W))
+    model = _SlowInvert()
+    out = tmp_path / "out.mp4"
+    s = convert_video(video, model, out, ConvertConfig(workers=3, threads=1, batch=1, queue_size=4, color="none"), detector=det)
+    assert s.frames == 12 and s.swapped == 12
+    assert model.calls == 12  # one call per batch of one face
+    assert set(s.phases) == {"checks", "frames", "finish"}
+    frames_in, frames_out = _decode(video), _decode(out)
+    patch = (slice(H // 2 - 4, H // 2 + 4), slice(W // 2 - 4, W // 2 + 4), 2)
+    inverted = np.array([255.0 - f[patch].mean() for f in frames_in])
+    # Each output frame carries the inverse of its own input frame, not of a neighbour's.
+    order = [int(np.argmin(np.abs(inverted - fo[patch].mean()))) for fo in frames_out]
+    assert order == list(range(12))

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, SMOOTH_MODES
+from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, PRESETS, SMOOTH_MODES
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +31,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")
     p.add_argument("--smooth", choices=SMOOTH_MODES, default=None, help="steady the face position between frames (one-euro, default) or not (none)")
     p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 8)")
+    p.add_argument("--workers", type=int, metavar="N", default=None, help="model batches run side by side (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
+    p.add_argument("--threads", type=int, metavar="N", default=None, help="CPU threads of each model worker (default: the cores shared out among the workers)")
     p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)")
+    p.add_argument("--preset", choices=PRESETS, default=None, help="x264 speed preset, ultrafast … veryslow: faster presets make bigger files at the same quality (default veryfast)")
     p.add_argument("--device", default=None, metavar="DEV", help="where the model runs: cpu, cuda, cuda:1 (default: CUDA when available)")
     p.add_argument("--reverse", action="store_true", default=None, help="swap the other way: put the model's target identity into footage of its source person")
     p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags, manifest and Content Credentials always stay")
@@ -51,6 +54,9 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         smooth=args.smooth,
         batch=args.batch,
         crf=args.crf,
+        preset=args.preset,
+        workers=args.workers,
+        threads=args.threads,
         device=args.device,
         max_frames=args.frames,
         reverse=args.reverse,

@@ -73,18 +73,15 @@ def warp_back(image: np.ndarray, model_to_roi: np.ndarray, region: Region, fill:
 def alpha_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``fg·m + bg·(1−m)`` per pixel, uint8. Where ``m`` is 0 the result equals ``bg`` exactly.
 
-    Fixed-point arithmetic (weights in 1/256): fast, exact at ``m = 0`` and ``m = 1``.
+    One pass of OpenCV's ``blendLinear`` (it divides by ``m + (1 − m)`` plus a tiny epsilon,
+    which rounds back to the exact value at ``m = 0`` and ``m = 1``).
     """
+    import cv2
+
     if fg.shape != bg.shape or mask.shape != bg.shape[:2]:
         raise ValueError(f"alpha_blend: shapes differ ({fg.shape}, {bg.shape}, mask {mask.shape})")
-    w = np.empty(mask.shape, dtype=np.uint16)
-    np.multiply(np.clip(mask, 0.0, 1.0), 256.0, out=w, casting="unsafe")
-    w = w[..., None]
-    out = fg.astype(np.uint16) * w
-    out += bg.astype(np.uint16) * (256 - w)
-    out += 128
-    out >>= 8
-    return out.astype(np.uint8)
+    w = np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
+    return cv2.blendLinear(np.ascontiguousarray(fg), np.ascontiguousarray(bg), w, 1.0 - w)
 
 
 def poisson_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -24,7 +24,11 @@ BlendMode = Literal["alpha", "poisson"]
 # Temporal smoothing of the landmarks (alignment) from frame to frame.
 SmoothMode = Literal["one-euro", "none"]
 
+# x264 speed presets, fastest first: faster ones make bigger files at the same CRF.
+Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
+PRESETS: tuple[str, ...] = get_args(Preset)
 COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
 BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
 SMOOTH_MODES: tuple[str, ...] = get_args(SmoothMode)
@@ -46,9 +50,10 @@ class ConvertConfig:
     max_distance: float = 0.6  # descriptor distance above which a face is not the target person
     batch: int = 8  # faces per model call
     device: str | None = None  # torch device for the model; None = CUDA when available, else CPU
-    threads: int | None = None  # torch CPU threads for the model; None = torch's default
+    workers: int | None = None  # model workers running batches side by side; None = 2 on a CPU with 2+ cores, 1 on a GPU
+    threads: int | None = None  # torch CPU threads of each model worker; None = the cores shared out among the workers
     crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
-    preset: str = "veryfast"  # x264 speed preset (ultrafast … veryslow)
+    preset: Preset = "veryfast"  # x264 speed preset (see Preset)
     max_frames: int | None = None  # stop after this many frames (tests, quick looks); None = all
     queue_size: int = 16  # frames buffered between pipeline stages
     reverse: bool = False  # swap the other way: the model's target identity into footage of its source person
@@ -61,6 +66,7 @@ class ConvertConfig:
             ("color", self.color, COLOR_MODES),
             ("blend", self.blend, BLEND_MODES),
             ("smooth", self.smooth, SMOOTH_MODES),
+            ("preset", self.preset, PRESETS),
         ):
             if value not in allowed:
                 raise BadInput(f"convert: {name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -68,6 +74,10 @@ class ConvertConfig:
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise BadInput(f"convert: {name} must be 0 or more pixels, got {v}")
+        if self.workers is not None and self.workers < 1:
+            raise BadInput(f"convert: workers must be at least 1, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise BadInput(f"convert: threads must be at least 1, got {self.threads}")
         if self.batch < 1:
             raise BadInput(f"convert: batch must be at least 1, got {self.batch}")
         if self.max_gap < 0:

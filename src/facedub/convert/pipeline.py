@@ -4,8 +4,14 @@ A streaming pipeline of threads joined by bounded queues, so decoding, detection
 inference, blending and encoding overlap (torch, OpenCV, mediapipe and PyAV release the GIL
 while they compute)::
 
-    decode ─▶ detect + choose the target face ─▶ bridge gaps, smooth, align, batched model
-           ─▶ mask, colour, blend, mark ─▶ encode (calling thread; reports progress)
+    decode ─▶ detect + choose the target face ─▶ bridge gaps, smooth, align, batch
+           ─▶ model workers (batches side by side) ─▶ back in frame order: mask, colour,
+              blend, mark ─▶ encode ─▶ progress (calling thread)
+
+On a CPU the model runs as two workers of one thread each rather than one worker of two
+threads: two single-threaded batches never wait for each other at the per-layer barriers
+of an intra-op parallel run, so the cheap stages can take a core for a moment without
+stalling the model (see :func:`model_parallelism`).
 
 Per frame: the target's 68 landmarks are smoothed over time (one-euro filter), aligned
 exactly as training cut its inputs (``align_matrix`` → 256 px crop → ``crop_to_model``),
@@ -71,7 +77,8 @@ class ConvertSummary:
     frames_per_second: float  # frames / seconds
     jitter_raw: float | None  # landmark jitter of the detections (face widths / frame²)
     jitter_smoothed: float | None  # the same after temporal smoothing (what is pasted)
-    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage spent working
+    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage spent working (summed over its threads)
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds: checks (consent, content gate, model load), frames, finish (tags, C2PA, manifest)
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +98,27 @@ class PreviewResult:
 # ---------------------------------------------------------------------------------------
 class _Detector(Protocol):
     def detect(self, rgb: np.ndarray) -> list[Any]: ...
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def model_parallelism(config: ConvertConfig, device_type: str, cores: int) -> tuple[int, int]:
+    """(model workers, torch threads per worker) for ``config`` on a device of ``device_type``.
+
+    A GPU serialises batches anyway: one worker. A CPU with two or more cores: two workers
+    sharing the cores out (2 cores: 2 × 1 thread; 8 cores: 2 × 4 threads). Explicit
+    ``config.workers`` / ``config.threads`` win.
+    """
+    if device_type != "cpu":
+        return config.workers or 1, config.threads or cores
+    workers = config.workers or (2 if cores >= 2 else 1)
+    return workers, config.threads or max(1, cores // workers)
 
 
 def load_convert_model(model: Any, device: str | None = None) -> Any:
@@ -422,8 +450,8 @@ class _Pipeline:
         self.queue_size = queue_size
         self._lock = threading.Lock()
 
-    def queue(self) -> "queue.Queue[Any]":
-        return queue.Queue(maxsize=self.queue_size)
+    def queue(self, size: int | None = None) -> "queue.Queue[Any]":
+        return queue.Queue(maxsize=size or self.queue_size)
 
     def put(self, q: "queue.Queue[Any]", item: Any) -> None:
         while True:
@@ -600,11 +628,6 @@ def convert_video(
     # The single safety decision point: consent of both identities, content gate on the target.
     ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter)
 
-    import torch
-
-    old_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     own_detector = detector is None
     det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
     runner = _Runner(loaded, config.reverse)
@@ -612,6 +635,7 @@ def convert_video(
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
     warnings: list[str] = []
     counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0}
+    phases: dict[str, float] = {}
 
     from facedub.fileio import atomic_path
 
@@ -637,6 +661,8 @@ def convert_video(
                 )
             else:
                 sink = _ImageSink(tmp)
+            t_frames = time.perf_counter()
+            phases["checks"] = round(t_frames - t0, 3)
             try:
                 _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx)
             except BaseException:
@@ -649,13 +675,14 @@ def convert_video(
                 sink.abort()
                 raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
             sink.close()
+            t_finish = time.perf_counter()
+            phases["frames"] = round(t_finish - t_frames, 3)
             policy.finalize_output(tmp, ctx, final_path=out)
+            phases["finish"] = round(time.perf_counter() - t_finish, 3)
     finally:
         pipe.shutdown()
         if own_detector:
             _close(det)
-        if config.threads:
-            torch.set_num_threads(old_threads)
 
     if counts["no_face"]:
         warnings.append(f"{counts['no_face']} of {counts['frames']} frames had no face of the target person and were copied unchanged")
@@ -679,6 +706,7 @@ def convert_video(
         jitter_raw=jr,
         jitter_smoothed=js,
         busy={k: round(v, 3) for k, v in pipe.busy.items()},
+        phases=phases,
         warnings=tuple(warnings),
     )
 
@@ -698,7 +726,10 @@ def _run(
     identity: Callable[[], Any] | None,
     ctx: policy.OutputContext,
 ) -> None:
-    q_dec, q_det, q_inf, q_out = pipe.queue(), pipe.queue(), pipe.queue(), pipe.queue()
+    workers, threads = model_parallelism(config, runner.device.type, available_cores())
+    q_dec, q_det, q_out = pipe.queue(), pipe.queue(), pipe.queue()
+    # Batches waiting for a model worker, and finished batches (in any order) for the blender.
+    q_batch, q_inf = pipe.queue(workers), pipe.queue(2 * workers + 2)
     q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
     chooser = _TargetChooser(_target_descriptor(meta, config.reverse), config, identity)
 
@@ -724,23 +755,16 @@ def _run(
             pipe.put(q_det, item)
         pipe.put(q_det, _END)
 
-    def infer() -> None:
+    def batches() -> None:
         bridger = _Bridger(config.max_gap)
         pending: list[_Item] = []
+        seq = 0
 
         def flush() -> None:
-            faces = [it for it in pending if it.x is not None]
-            if faces:
-                t = time.perf_counter()
-                for start in range(0, len(faces), config.batch):
-                    chunk = faces[start : start + config.batch]
-                    rgb, masks = runner(np.stack([it.x for it in chunk]))
-                    for k, it in enumerate(chunk):
-                        it.face = rgb[k]
-                        it.face_mask = None if masks is None else masks[k]
-                pipe.add_busy("model", time.perf_counter() - t)
-            for it in pending:
-                pipe.put(q_inf, it)
+            nonlocal seq
+            if pending:
+                pipe.put(q_batch, (seq, list(pending)))
+                seq += 1
             pending.clear()
 
         def prepare(items: list[_Item]) -> None:
@@ -760,11 +784,46 @@ def _run(
             prepare(bridger.push(item))
         prepare(bridger.flush())
         flush()
+        for _ in range(workers):
+            pipe.put(q_batch, _END)
+
+    def model_worker() -> None:
+        import torch
+
+        torch.set_num_threads(threads)  # this thread's own setting; the caller's is untouched
+        for seq, items in pipe.items(q_batch):
+            faces = [it for it in items if it.x is not None]
+            if faces:
+                t = time.perf_counter()
+                for start in range(0, len(faces), config.batch):
+                    chunk = faces[start : start + config.batch]
+                    rgb, masks = runner(np.stack([it.x for it in chunk]))
+                    for k, it in enumerate(chunk):
+                        it.face = rgb[k]
+                        it.face_mask = None if masks is None else masks[k]
+                pipe.add_busy("model", time.perf_counter() - t)
+            pipe.put(q_inf, (seq, items))
         pipe.put(q_inf, _END)
+
+    def in_order() -> Iterable[_Item]:
+        """Items of the finished batches in frame order (workers may finish out of order)."""
+        held: dict[int, list[_Item]] = {}
+        wanted, ended = 0, 0
+        while ended < workers:
+            got = pipe.get(q_inf)
+            if got is _END:
+                ended += 1
+                continue
+            held[got[0]] = got[1]
+            while wanted in held:
+                yield from held.pop(wanted)
+                wanted += 1
+        if held:
+            raise RuntimeError(f"convert: batches {sorted(held)} were finished but batch {wanted} never was")
 
     def composite() -> None:
         comp = _Compositor(config, runner.size)
-        for it in pipe.items(q_inf):
+        for it in in_order():
             t = time.perf_counter()
             frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
             if it.face is not None:
@@ -790,7 +849,9 @@ def _run(
     nice = config.nice
     pipe.spawn("decode", decode, nice)
     pipe.spawn("detect", detect, nice)
-    pipe.spawn("infer", infer)
+    pipe.spawn("batch", batches, nice)
+    for k in range(workers):
+        pipe.spawn(f"model{k}", model_worker)
     pipe.spawn("blend", composite, nice)
     pipe.spawn("encode", encode, nice)
 
