@@ -89,10 +89,20 @@ def _cpu_ms(fn, n: int) -> float:
 
 
 def stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, float]:
-    """CPU ms per frame of each stage alone, one thread, on ``frames`` (one face each)."""
+    """CPU ms per frame of each stage alone, one thread, on ``frames`` (one face each).
+
+    OpenCV and x264 get the thread counts the pipeline gives them.
+    """
+    from facedub.convert.pipeline import _opencv_threads
+
+    with _opencv_threads(1):
+        return _stage_costs(model, frames, cfg, out)
+
+
+def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, float]:
     import torch
 
-    from facedub.convert.pipeline import _Compositor, _Item, _Runner, _Smoother, model_input
+    from facedub.convert.pipeline import _Compositor, _Item, _Runner, _Smoother, encoder_threads, model_input
     from facedub.faces.detect import FaceDetector
     from facedub.media.reader import open_media
     from facedub.media.writer import VideoWriter
@@ -146,7 +156,7 @@ def stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, fl
         costs["label + watermark"] = _cpu_ms(lambda: marked.extend(wm.embed(lab.apply(f)) for f in pasted), n)
 
         def encode() -> None:
-            with VideoWriter(out, 512, 512, 25, audio_from=CLIP, crf=cfg.crf, preset=cfg.preset, audio_duration=n / 25.0) as w:
+            with VideoWriter(out, 512, 512, 25, audio_from=CLIP, crf=cfg.crf, preset=cfg.preset, audio_duration=n / 25.0, threads=encoder_threads(512, 512)) as w:
                 for f in marked:
                     w.write(f)
 

@@ -288,3 +288,31 @@ def test_parallel_model_workers_keep_frame_order(tmp_path):
     # Each output frame carries the inverse of its own input frame, not of a neighbour's.
     order = [int(np.argmin(np.abs(inverted - fo[patch].mean()))) for fo in frames_out]
     assert order == list(range(12))
+
+
+def test_encoder_threads_by_frame_size():
+    from facedub.convert.pipeline import encoder_threads
+
+    assert encoder_threads(512, 512) == 1
+    assert encoder_threads(1280, 720) == 1
+    assert encoder_threads(1920, 1080) == 0  # x264 decides: one thread would be the slowest stage
+
+
+def test_opencv_runs_single_threaded_during_convert_and_is_restored(video, tmp_path):
+    import cv2
+
+    seen = []
+
+    class Spy(helpers.FakeDetector):
+        def detect(self, rgb):
+            seen.append(cv2.getNumThreads())
+            return super().detect(rgb)
+
+    old = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        convert_video(video, helpers.InvertNet(), tmp_path / "o.mp4", ConvertConfig(), detector=Spy((H, W)))
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(old)

@@ -103,3 +103,16 @@ def test_bad_arguments(tmp_path):
         w.write(np.zeros((10, 10, 3), np.uint8))
     w.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_encoder_thread_count_is_set_and_output_the_same_shape(tmp_path, threads):
+    out = tmp_path / "o.mp4"
+    with VideoWriter(out, 64, 48, 25, threads=threads) as w:
+        assert w._video.thread_count == threads
+        for f in _frames(6):
+            w.write(f)
+    assert _video_info(out)[5] == 6
+    with pytest.raises(ValueError, match="threads"):
+        VideoWriter(tmp_path / "p.mp4", 64, 48, 25, threads=-1)
+    assert not (tmp_path / "p.mp4").exists()

@@ -51,6 +51,7 @@ class VideoWriter:
         *,
         preset: str = "veryfast",
         audio_duration: float | None = None,
+        threads: int = 0,
     ) -> None:
         import av
 
@@ -80,6 +81,9 @@ class VideoWriter:
             vs = self._out.add_stream("libx264", rate=self.fps)
             vs.width, vs.height, vs.pix_fmt = self.width, self.height, "yuv420p"
             vs.codec_context.options = {"crf": str(int(crf)), "preset": preset}
+            if threads < 0:
+                raise ValueError(f"threads must be 0 (x264 decides) or more, got {threads}")
+            vs.thread_count = int(threads)  # 0: x264's own choice (about 1.5 per core)
             self._video = vs
             self._audio_out: Any = None
             self._audio_packets: Iterator[Any] | None = None
