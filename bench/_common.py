@@ -46,6 +46,18 @@ def command() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
 
 
+def _section_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"<!-- bench:{re.escape(name)} -->(.*?)<!-- /bench:{re.escape(name)} -->", re.S)
+
+
+def read_section(name: str) -> str | None:
+    """The text now between the markers of section ``name`` of BENCHMARKS.md, if any."""
+    if not BENCHMARKS.exists():
+        return None
+    m = _section_pattern(name).search(BENCHMARKS.read_text())
+    return m.group(1) if m else None
+
+
 def write_section(name: str, title: str, body: str) -> None:
     """Replace (or append) the section ``name`` of BENCHMARKS.md."""
     today = _dt.date.today().isoformat()
@@ -54,7 +66,7 @@ def write_section(name: str, title: str, body: str) -> None:
         f"- Machine: {machine()}\n- Command: `{command()}`\n- Date: {today}\n\n{body.rstrip()}\n<!-- /bench:{name} -->"
     )
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
-    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    pattern = _section_pattern(name)
     if pattern.search(text):
         text = pattern.sub(lambda _m: block, text)
     else:

@@ -192,11 +192,13 @@ def main() -> None:
     frames = [f.rgb for f in open_media(CLIP).frames(limit=min(n or 100, 100))]
     rows = []
     sizes: dict[str, int] = {}
+    models: dict[str, object] = {}
     extra = None  # (preset, summary, frame-phase fps, bytes) of the last architecture
     with tempfile.TemporaryDirectory() as tmp:
         tmp_p = Path(tmp)
         for arch in archs:
             model = make_model(arch, tmp_p / arch)
+            models[arch] = model
             costs = stage_costs(model, frames, cfg, tmp_p / f"stages-{arch}.mp4")
             faces = 64 if args.quick else 320
             layouts = {f"1 worker × {cores} threads": (1, cores), f"{workers} workers × {threads} thread{'s' if threads > 1 else ''}": (workers, threads)}
@@ -219,7 +221,7 @@ def main() -> None:
         if args.also_preset and not args.quick and rows:
             arch = rows[-1][0]
             out = tmp_p / f"{arch}-{args.also_preset}.mp4"
-            s2 = convert_video(CLIP, make_model(arch, tmp_p / arch), out, replace(cfg, preset=args.also_preset))
+            s2 = convert_video(CLIP, models[arch], out, replace(cfg, preset=args.also_preset))
             extra = (args.also_preset, s2, s2.frames / s2.phases["frames"], out.stat().st_size)
             print(f"{arch} with x264 {args.also_preset}: frame phase {extra[2]:.1f} frames/s, {extra[3]} bytes (default preset {sizes[arch]})", flush=True)
     load_after = os.getloadavg()[0]

@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import BENCHMARKS, REPO, SHARED_DATA, machine, write_section  # noqa: E402
+from bench._common import REPO, SHARED_DATA, machine, read_section, write_section  # noqa: E402
 from facedub.progress import NullReporter  # noqa: E402
 
 SYN = SHARED_DATA / "synthetic"
@@ -366,13 +366,10 @@ def kept_subsection(arch: str) -> str | None:
     Each architecture is a separate run (often on another day or machine) whose work folder
     may be gone; its figures stay in BENCHMARKS.md until that architecture is measured again.
     """
-    if not BENCHMARKS.exists():
+    sec = read_section("quality")
+    if sec is None:
         return None
-    text = BENCHMARKS.read_text()
-    sec = re.search(r"<!-- bench:quality -->(.*?)<!-- /bench:quality -->", text, re.S)
-    if not sec:
-        return None
-    sub = re.search(rf"^### `{re.escape(arch)}`.*?(?=^### |\Z)", sec.group(1), re.S | re.M)
+    sub = re.search(rf"^### `{re.escape(arch)}`.*?(?=^### |\Z)", sec, re.S | re.M)
     return sub.group(0).rstrip() if sub else None
 
 
