@@ -113,4 +113,4 @@ def test_registry_errors():
     with pytest.raises(ModelMismatch, match="coverage"):
         default_config("lite", coverage=1.5)
     with pytest.raises(ValueError):
-        build_model("lite", default_config("lite", width=0.25))(torch.rand(1, 3, 64, 64), "other")
+        build_model("lite", default_config("lite", width=0.25))(torch.rand(1, 3, 80, 80), "other")
