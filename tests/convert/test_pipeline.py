@@ -14,7 +14,7 @@ from PIL import Image
 from facedub.convert import ConvertConfig, convert_preview, convert_video
 from facedub.convert.pipeline import crop_to_model_exact, model_input
 from facedub.errors import BadInput, Cancelled
-from facedub.faces.align import warp
+from facedub.faces.align import CROP_SIZE, crop_to_model, warp
 from facedub.progress import RecordingReporter
 
 _spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).with_name("tinymodel.py"))
@@ -168,6 +168,18 @@ def test_model_input_matches_exact_matrix():
     assert np.abs(direct.astype(int) - x.astype(int)).mean() < 3
     off = crop_to_model_exact(0.6875, 64)
     assert off[0, 0] == pytest.approx(64 / 176)
+
+
+@pytest.mark.parametrize("coverage,size", [(0.6875, 64), (0.875, 80), (0.8, 48)])
+def test_model_input_is_training_cut(coverage, size):
+    """Warping only the kept part of the crop gives training's crop → crop_to_model pixels."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (300, 280, 3), dtype=np.uint8)
+    lm = helpers.mean_face_68((140, 150), 110) + rng.normal(0, 0.5, (68, 2))
+    x, a, _ = model_input(img, lm, coverage, size)
+    ref = crop_to_model(warp(img, a, CROP_SIZE), coverage, size)
+    diff = np.abs(x.astype(int) - ref.astype(int))
+    assert x.shape == (size, size, 3) and diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
 class _TwoFaces:

@@ -40,12 +40,63 @@ def _write(path: Path, n: int, red: set[int], fps: int = 10) -> Path:
     return path
 
 
+def _check_sampling(idx, n, fps):
+    """First frame, then at most a second between samples, and (nearly) the last frame."""
+    assert idx[0] == 0 and idx[-1] >= n - 4
+    assert all(0 < b - a <= fps for a, b in zip(idx, idx[1:]))
+    assert len(idx) >= int(n / fps) + 1
+
+
 def test_sampling_covers_every_second_and_first_and_last(tmp_path):
     p = _write(tmp_path / "v.mp4", 35, set(), fps=10)  # 3.5 s
-    got = [(round(t, 2), i) for t, i, _ in cg.sample_video(p, 1.0)]
-    idx = [i for _, i in got]
-    assert idx[0] == 0 and idx[-1] == 34
-    assert idx == [0, 10, 20, 30, 34]
+    idx = [i for _t, i, _ in cg.sample_video(p, 1.0)]
+    _check_sampling(idx, 35, 10)
+    assert len(idx) <= 6
+
+
+def test_sampling_skips_unreferenced_frames_and_falls_back_on_long_gaps(tmp_path, monkeypatch):
+    """Typical x264 output: B-frames are skipped, yet every second is sampled. Runs of 12
+    unreferenced B-frames (longer than a second at 10 fps) make it decode in full."""
+    import av
+
+    def write(path, params):
+        with av.open(str(path), "w") as c:
+            s = c.add_stream("libx264", rate=10)
+            s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+            s.options = {"x264-params": params}
+            texture = np.random.default_rng(0).integers(60, 200, (48, 128, 3), dtype=np.uint8)
+            for i in range(60):
+                img = np.ascontiguousarray(texture[:, i : i + 64])  # slow pan: B-frames pay off
+                img[:8, :8] = i * 4  # the frame number, to check which frame a sample is
+                for pk in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    c.mux(pk)
+            for pk in s.encode(None):
+                c.mux(pk)
+        return path
+
+    passes = []
+    real = cg._sample_pass
+
+    def spy(path, state, skip_nonref):
+        gap = yield from real(path, state, skip_nonref)
+        passes.append((skip_nonref, gap, state.frames))
+        return gap
+
+    monkeypatch.setattr(cg, "_sample_pass", spy)
+    for params, expect in (
+        ("bframes=3:b-adapt=0:b-pyramid=none:scenecut=0", [(True, False)]),  # 2 of 3 frames skipped, one pass
+        ("bframes=12:b-adapt=0:b-pyramid=none:scenecut=0", [(True, True), (False, False)]),
+    ):
+        passes.clear()
+        p = write(tmp_path / f"b{len(params)}.mp4", params)
+        got = list(cg.sample_video(p, 1.0))
+        assert [(a, b) for a, b, _ in passes] == expect
+        if len(expect) == 1:
+            assert passes[0][2] < 30  # frames looked at: the B-frames were never decoded
+        idx = [i for _t, i, _ in got]
+        _check_sampling(idx, 60, 10)
+        for t, i, rgb in got:  # each sample is the frame it says it is
+            assert abs(t * 10 - i) < 1e-6 and abs(int(rgb[2, 2, 0]) - i * 4) <= 3
 
 
 def test_refusal_names_file_and_times(tmp_path):

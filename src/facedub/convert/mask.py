@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facedub.faces.align import compose
+
 
 def hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Filled convex hull of ``points`` (N×2, x/y pixels) in an image of ``shape`` (h, w)."""
@@ -99,5 +101,76 @@ def face_mask(
     m = feather(m, feather_px)
     # Nothing outside the hard intersection, whatever the blur did.
     hard = intersect(square, hull) > 0.0
+    m[~hard] = 0.0
+    return m
+
+
+def square_mask(model_to_roi: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
+    """Where the ``size`` px model square lands in an ROI of ``shape`` (filled polygon, soft edge).
+
+    The square's outer pixel edges (−½ and ``size − ½`` in model pixel centres) mapped by the
+    2×3 ``model_to_roi`` matrix: what warping an all-ones S×S image gives, without the warp.
+    """
+    e = size - 0.5
+    corners = np.array([[-0.5, -0.5], [e, -0.5], [e, e], [-0.5, e]], dtype=np.float64)
+    m = np.asarray(model_to_roi, dtype=np.float64)
+    return hull_mask(corners @ m[:, :2].T + m[:, 2], shape)
+
+
+# Feather ramps at least this wide (pixels) are computed at a reduced resolution (see paste_mask).
+_SOFT_PX = 6.0
+
+
+def paste_mask(
+    shape: tuple[int, int],
+    hull_points: np.ndarray | None,
+    model_to_roi: np.ndarray,
+    size: int,
+    learned: np.ndarray | None = None,
+    erode_px: int = 0,
+    feather_px: int = 0,
+) -> np.ndarray:
+    """:func:`face_mask` for one face's ROI of ``shape``, from geometry instead of full-size masks.
+
+    ``hull_points`` are the landmarks in ROI pixels (``None``: no hull), ``model_to_roi`` maps
+    model pixels into the ROI and ``learned`` is the model's S×S mask (or ``None``). A wide
+    feather is smooth, so the erosion and blur run on a copy scaled down until the ramp is
+    about ``_SOFT_PX`` pixels wide and the result is scaled back up (at a 512² frame's face
+    that is 12× fewer pixels). The hard limits stay exact at full size: nothing outside the
+    hull or the model square is ever touched.
+    """
+    import cv2
+
+    h, w = shape
+    scale = 1.0 if feather_px <= _SOFT_PX else _SOFT_PX / feather_px
+    if scale < 1.0:
+        sh, sw = max(2, int(np.ceil(h * scale))), max(2, int(np.ceil(w * scale)))
+        sy, sx = sh / h, sw / w
+        # Pixel-centre convention of cv2.resize: x_small = (x + ½)·s − ½.
+        to_small = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    else:
+        sh, sw, sx, sy = h, w, 1.0, 1.0
+        to_small = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    m_small = compose(to_small, model_to_roi)
+    hull_s = None if hull_points is None else hull_mask(np.asarray(hull_points, np.float64) * (sx, sy) + to_small[:, 2], (sh, sw))
+    learned_s = None
+    if learned is not None:
+        learned_s = cv2.warpAffine(
+            np.asarray(learned, np.float32), m_small, (sw, sh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
+        )
+    k = (sx + sy) / 2.0
+    small = face_mask(
+        square=square_mask(m_small, size, (sh, sw)),
+        hull=hull_s,
+        learned=learned_s,
+        erode_px=int(round(erode_px * k)),
+        feather_px=int(round(feather_px * k)),
+    )
+    if small.shape == (h, w):
+        return small
+    m = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    hard = square_mask(model_to_roi, size, shape) > 0.0
+    if hull_points is not None:
+        hard &= hull_mask(hull_points, shape) > 0.0
     m[~hard] = 0.0
     return m

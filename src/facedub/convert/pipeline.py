@@ -48,7 +48,7 @@ from facedub.convert import mask as mask_mod
 from facedub.convert.config import ConvertConfig
 from facedub.convert.smoothing import OneEuroFilter, interpolate
 from facedub.errors import BadInput, Cancelled, FacedubError, ModelMismatch
-from facedub.faces.align import CROP_SIZE, align_matrix, compose, crop_to_model, points5_from_68, scale_of, transform_points, warp
+from facedub.faces.align import CROP_SIZE, align_matrix, compose, inner_cut, points5_from_68, resize_to_model, scale_of, transform_points, warp
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
 
@@ -221,9 +221,7 @@ def crop_to_model_exact(coverage: float, size: int, crop_size: int = CROP_SIZE) 
     ``crop_to_model`` cuts ``crop[lo:hi, lo:hi]`` and resizes it with OpenCV, which maps pixel
     centres: ``x_model = (x_crop − lo + ½)·size/(hi − lo) − ½``.
     """
-    side = coverage * crop_size
-    offset = (crop_size - side) / 2.0
-    lo, hi = int(round(offset)), int(round(offset + side))
+    lo, hi = inner_cut(coverage, crop_size)
     s = size / (hi - lo)
     t = (0.5 - lo) * s - 0.5
     return np.array([[s, 0.0, t], [0.0, s, t]])
@@ -232,11 +230,15 @@ def crop_to_model_exact(coverage: float, size: int, crop_size: int = CROP_SIZE) 
 def model_input(rgb: np.ndarray, lm68: np.ndarray, coverage: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Align as training did: frame → 256 crop (``warp``) → ``crop_to_model``.
 
+    Only the part of the crop that ``crop_to_model`` keeps (``crop[lo:hi, lo:hi]``) is warped:
+    the same pixel grid, so the same pixels, at (hi − lo)² / 256² of the cost.
     Returns (model input uint8 S×S×3, frame→crop matrix, exact frame→model matrix).
     """
     a = align_matrix(points5_from_68(lm68))
-    crop = warp(rgb, a, CROP_SIZE)
-    x = crop_to_model(crop, coverage, size)
+    lo, hi = inner_cut(coverage)
+    shifted = a.copy()
+    shifted[:, 2] -= lo
+    x = resize_to_model(warp(rgb, shifted, hi - lo), size)
     return np.ascontiguousarray(x), a, compose(crop_to_model_exact(coverage, size), a)
 
 
@@ -251,7 +253,6 @@ class _Compositor:
     def __init__(self, config: ConvertConfig, size: int) -> None:
         self.config = config
         self.size = size
-        self._ones = np.ones((size, size), dtype=np.float32)
         self._src_stats: color_mod.LabStats | None = None
         self._ref_stats: color_mod.LabStats | None = None
 
@@ -283,16 +284,13 @@ class _Compositor:
             face = self._color(face, face_in, cmask)
         m_roi = blend_mod.region_matrix(frame_to_model, region)
         face_roi = blend_mod.warp_back(face, m_roi, region)
-        square = blend_mod.warp_back(self._ones, m_roi, region)
-        hull = None
-        if use_hull:
-            pts = np.asarray(lm68, dtype=np.float64) - (region.x0, region.y0)
-            hull = mask_mod.hull_mask(pts, (region.height, region.width))
-        lm_mask = blend_mod.warp_back(learned.astype(np.float32), m_roi, region) if use_learned else None
+        pts = np.asarray(lm68, dtype=np.float64) - (region.x0, region.y0) if use_hull else None
         fs = face_size(frame_to_crop)
         erode_px = cfg.erode if cfg.erode is not None else int(round(AUTO_ERODE * fs))
         feather_px = cfg.feather if cfg.feather is not None else max(1, int(round(AUTO_FEATHER * fs)))
-        mask = mask_mod.face_mask(square=square, hull=hull, learned=lm_mask, erode_px=erode_px, feather_px=feather_px)
+        mask = mask_mod.paste_mask(
+            (region.height, region.width), pts, m_roi, self.size, learned if use_learned else None, erode_px, feather_px
+        )
         if not mask.any():
             return frame
         sl = region.slices()

@@ -157,14 +157,22 @@ def warp(image: np.ndarray, m: np.ndarray, size: int | tuple[int, int], border: 
     return cv2.warpAffine(image, np.asarray(m, dtype=np.float64), (int(w), int(h)), flags=cv2.INTER_LINEAR, borderMode=mode)
 
 
-def crop_to_model(crop: np.ndarray, coverage: float, size: int) -> np.ndarray:
-    """Cut a model input from a stored aligned crop (same geometry as ``model_matrix``)."""
-    import cv2
-
-    crop_size = crop.shape[1]
+def inner_cut(coverage: float, crop_size: int = CROP_SIZE) -> tuple[int, int]:
+    """The rows and columns of a ``crop_size`` crop that a model of ``coverage`` sees: ``crop[lo:hi, lo:hi]``."""
     side = coverage * crop_size
     offset = (crop_size - side) / 2.0
-    lo, hi = int(round(offset)), int(round(offset + side))
-    inner = crop[lo:hi, lo:hi]
+    return int(round(offset)), int(round(offset + side))
+
+
+def resize_to_model(inner: np.ndarray, size: int) -> np.ndarray:
+    """The model input from the kept part of a crop (area filter when shrinking)."""
+    import cv2
+
     interp = cv2.INTER_AREA if inner.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(inner, (size, size), interpolation=interp)
+
+
+def crop_to_model(crop: np.ndarray, coverage: float, size: int) -> np.ndarray:
+    """Cut a model input from a stored aligned crop (same geometry as ``model_matrix``)."""
+    lo, hi = inner_cut(coverage, crop.shape[1])
+    return resize_to_model(crop[lo:hi, lo:hi], size)
