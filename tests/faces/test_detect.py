@@ -77,3 +77,26 @@ def test_small_face_in_a_wide_frame(shared_data: Path) -> None:
     f = faces[0]
     assert 900 <= f.bbox[0] and f.bbox[2] <= 1100 and 400 <= f.bbox[1] and f.bbox[3] <= 600
     assert f.landmarks68[36:42, 0].mean() < f.landmarks68[42:48, 0].mean()
+
+
+@pytest.mark.shared
+def test_video_mode_follows_two_people_with_a_mesh_that_grows(shared_data: Path) -> None:
+    """Video mode tracks one face with the mesh at first; a second person (from the first frame
+    or entering later) is found by the detector, meshed alone, and then tracked every frame."""
+    from facedub.media.reader import open_media
+
+    a = open_media(shared_data / "synthetic" / "aiface1" / "speech_256.mp4")
+    b = open_media(shared_data / "synthetic" / "aiface2" / "intro_256.mp4")
+    with FaceDetector(video_mode=True) as det:
+        assert det._mesh_faces == 1
+        seen = []
+        for i, (fa, fb) in enumerate(zip(a.frames(limit=24), b.frames(limit=24))):
+            right = fb.rgb if i >= 8 else np.full_like(fb.rgb, 90)  # the second person enters at frame 8
+            faces = det.detect(np.ascontiguousarray(np.concatenate([fa.rgb, right], axis=1)))
+            seen.append(sorted((f.track, f.bbox[0] >= 256) for f in faces))
+        assert all(len(s) == 1 for s in seen[:8])
+        # Once the detector has run (at most detect_every frames later), both people every frame, same tracks.
+        assert all(len(s) == 2 for s in seen[13:]) and len({tuple(s) for s in seen[13:]}) == 1
+        assert det._mesh_faces == 2
+        det.reset()
+        assert det._mesh_faces == 1
