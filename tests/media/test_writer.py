@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import write_test_video
 
 from facedub.errors import BadInput
-from facedub.media.writer import VideoWriter
+from facedub.media.writer import VideoWriter, yuv420p_frame
 
 
 def _frames(n, w=64, h=48):
@@ -37,6 +37,32 @@ def test_writes_h264_with_same_size_rate_and_count(tmp_path):
     assert (rate, width, height, codec, pix, n) == (25, 64, 48, "h264", "yuv420p", 12)
     assert _audio_packets(out) is None
     assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]  # no temporary left behind
+
+
+def test_colours_survive_the_round_trip(tmp_path):
+    """Smooth colour fields written at CRF 0 read back (through libswscale) within a few levels:
+    the RGB → yuv420p conversion uses the decoder's matrix and range, not another."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    frames = [np.stack([xx * 3 + 20, yy * 4 + 30, np.full_like(xx, 60 + 40 * i)], -1).astype(np.uint8) for i in range(3)]
+    out = tmp_path / "c.mp4"
+    with VideoWriter(out, 64, 48, 25, crf=0) as w:
+        for f in frames:
+            w.write(f)
+    with av.open(str(out)) as c:
+        back = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    for a, b in zip(frames, back):
+        d = np.abs(a.astype(int) - b.astype(int))
+        assert d.mean() < 2.0 and d.max() <= 8  # chroma subsampling of a steep gradient
+    # libswscale's conversion: the same luma (matrix and range), and on smooth content the same
+    # chroma (the two subsampling filters differ on fine colour detail).
+    import cv2
+
+    rng = np.random.default_rng(0)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (0, 0), 4)  # gentle colour changes
+    ours = yuv420p_frame(rgb).to_ndarray().astype(int)
+    theirs = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray().astype(int)
+    assert ours.shape == theirs.shape == (72, 64)
+    assert np.abs(ours[:48] - theirs[:48]).max() <= 1 and np.abs(ours[48:] - theirs[48:]).mean() < 1.0
 
 
 def test_fractional_rate(tmp_path):
