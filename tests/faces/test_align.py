@@ -10,6 +10,7 @@ from facedub.faces.align import (
     TEMPLATE5,
     align_matrix,
     compose,
+    face_outline,
     invert_affine,
     points5_from_68,
     rotation_deg,
@@ -80,3 +81,22 @@ def test_points5_from_68_layout() -> None:
     assert np.allclose(points5_from_68(lm), [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]])
     with pytest.raises(ValueError):
         points5_from_68(np.zeros((5, 2)))
+
+
+def test_face_outline_lifts_the_brows_along_the_face_axis() -> None:
+    """Upright face: the ten extra points sit 0.2 × chin-to-brow above the brows; a face turned
+    by 90° gets them turned the same way; forehead=0 is the landmarks alone."""
+    lm = np.zeros((68, 2))
+    lm[:, 0] = np.linspace(80, 176, 68)
+    lm[:, 1] = 150.0
+    lm[17:27] = np.stack([np.linspace(100, 156, 10), np.full(10, 90.0)], 1)  # brows, centred on x = 128
+    lm[27] = (128, 100)  # nose bridge
+    lm[8] = (128, 230)  # chin
+    out = face_outline(lm, 0.2)
+    assert out.shape == (78, 2) and np.array_equal(out[:68], lm)
+    np.testing.assert_allclose(out[68:, 1], 90.0 - 0.2 * 140.0, atol=1e-6)
+    np.testing.assert_allclose(out[68:, 0], lm[17:27, 0], atol=1e-6)
+    rot = np.array([[0.0, -1.0], [1.0, 0.0]])  # 90° turn about the origin
+    turned = face_outline(lm @ rot.T, 0.2)
+    np.testing.assert_allclose(turned, out @ rot.T, atol=1e-6)
+    assert np.array_equal(face_outline(lm, 0.0), lm)

@@ -60,6 +60,21 @@ def points5_from_68(lm68: np.ndarray) -> np.ndarray:
     )
 
 
+def face_outline(lm68: np.ndarray, forehead: float = 0.2) -> np.ndarray:
+    """The 68 landmarks plus the ten eyebrow points lifted ``forehead`` × the chin-to-brow
+    distance, along the chin → nose-bridge direction: a hull of these covers the forehead
+    too (the landmarks stop at the brows). Training's face mask and conversion's paste mask
+    both use it, so both mean the same face. ``forehead=0`` gives the landmarks alone."""
+    pts = np.asarray(lm68, dtype=np.float64)
+    if pts.shape != (68, 2):
+        raise ValueError(f"expected 68x2 landmarks, got {pts.shape}")
+    if forehead <= 0:
+        return pts.copy()
+    chin_to_brow = np.linalg.norm(pts[8] - pts[17:27].mean(0))
+    up = (pts[8] - pts[27]) / max(np.linalg.norm(pts[8] - pts[27]), 1e-6)
+    return np.concatenate([pts, pts[17:27] - up * forehead * chin_to_brow])
+
+
 def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np.ndarray:
     """Least-squares similarity transform (rotation, uniform scale, translation) src → dst.
 

@@ -34,6 +34,7 @@ from facedub.faces.align import (
     LM68_RIGHT_EYE,
     crop_to_model,
     crop_to_model_matrix,
+    face_outline,
     transform_points,
 )
 from facedub.faceset import Faceset
@@ -79,10 +80,7 @@ def face_masks(lm_ctx: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
 
     hull = np.zeros((side, side), np.uint8)
     pts = lm_ctx.astype(np.float64).copy()
-    chin_to_brow = np.linalg.norm(pts[8] - pts[17:27].mean(0))
-    up = (pts[8] - pts[27]) / max(np.linalg.norm(pts[8] - pts[27]), 1e-6)
-    brows = pts[17:27] - up * 0.2 * chin_to_brow  # lift the brows to take in the forehead
-    allp = np.concatenate([pts, brows])
+    allp = face_outline(pts, 0.2)  # with the forehead
     cv2.fillConvexPoly(hull, cv2.convexHull(np.round(allp).astype(np.int32)), 255)
     em = np.zeros((side, side), np.uint8)
     for idx, grow in ((LM68_RIGHT_EYE, 1.8), (LM68_LEFT_EYE, 1.8), (LM68_MOUTH, 1.25)):
