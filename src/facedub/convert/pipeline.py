@@ -231,7 +231,8 @@ def model_input(rgb: np.ndarray, lm68: np.ndarray, coverage: float, size: int) -
     """Align as training did: frame → 256 crop (``warp``) → ``crop_to_model``.
 
     Only the part of the crop that ``crop_to_model`` keeps (``crop[lo:hi, lo:hi]``) is warped:
-    the same pixel grid, so the same pixels, at (hi − lo)² / 256² of the cost.
+    the same pixel grid, so the same pixels (up to OpenCV's fixed-point rounding, ±1 on under
+    1 % of them), at (hi − lo)² / 256² of the cost.
     Returns (model input uint8 S×S×3, frame→crop matrix, exact frame→model matrix).
     """
     a = align_matrix(points5_from_68(lm68))
