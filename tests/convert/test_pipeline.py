@@ -14,7 +14,7 @@ from PIL import Image
 from facedub.convert import ConvertConfig, convert_preview, convert_video
 from facedub.convert.pipeline import crop_to_model_exact, model_input
 from facedub.errors import BadInput, Cancelled
-from facedub.faces.align import CROP_SIZE, crop_to_model, warp
+from facedub.faces.align import CROP_SIZE, crop_to_model, face_outline, warp
 from facedub.progress import RecordingReporter
 
 _spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).with_name("tinymodel.py"))
@@ -83,7 +83,7 @@ def test_image_target_changes_only_inside_the_face(tmp_path):
     assert s.kind == "image" and s.frames == 1 and s.swapped == 1
     res = np.asarray(Image.open(out))
     assert res.shape == img.shape
-    hull = det.lm
+    hull = face_outline(det.lm, ConvertConfig().forehead)
     x0, y0 = np.floor(hull.min(axis=0)).astype(int)
     x1, y1 = np.ceil(hull.max(axis=0)).astype(int)
     outside = np.ones((H, W), bool)
@@ -229,6 +229,33 @@ def test_no_target_among_several_faces_passes_through(video, tmp_path):
     model.meta = {**model.meta, "target_descriptor": [5.0] * 128}  # nobody is close
     with pytest.raises(BadInput, match="no face of the target person"):
         convert_video(video, model, tmp_path / "o.mp4", detector=_TwoFaces(), identity=_Encoder)
+
+
+@pytest.mark.parametrize("forehead", [0.0, 0.5])
+def test_forehead_option_extends_the_outline_above_the_brows(tmp_path, forehead):
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    src = tmp_path / "face.png"
+    Image.fromarray(img).save(src)
+    out = tmp_path / "out.png"
+    det = helpers.FakeDetector((H, W))
+    cfg = ConvertConfig(mask="hull", color="none", erode=0, feather=1, forehead=forehead)
+    convert_video(src, helpers.InvertNet(coverage=0.95), out, cfg, detector=det)
+    res = np.asarray(Image.open(out)).astype(int)
+    brows = det.lm[17:27]
+    lifted = face_outline(det.lm, 0.5)[68:]
+    # A band between the brows and halfway up to the lifted points, across the middle brows.
+    y_lo, y_hi = int(np.ceil(lifted[:, 1].max() + 1)), int(np.floor(brows[:, 1].min() - 1))
+    assert y_hi > y_lo
+    band = (slice(y_lo, y_hi), slice(int(brows[3, 0]), int(brows[6, 0])))
+    inverted = np.abs(res[band] - (255 - img[band].astype(int))).mean() < 20
+    untouched = np.abs(res[band] - helpers.with_marks_of(out, img)[band].astype(int)).max() == 0
+    assert (inverted, untouched) == ((True, False) if forehead else (False, True))
+
+
+def test_forehead_must_be_a_share():
+    with pytest.raises(BadInput, match="forehead"):
+        ConvertConfig(forehead=1.5)
 
 
 @pytest.mark.parametrize("mask_value, changed", [(0.0, False), (1.0, True)])

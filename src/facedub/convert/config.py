@@ -37,8 +37,9 @@ SMOOTH_MODES: tuple[str, ...] = get_args(SmoothMode)
 @dataclass(frozen=True)
 class ConvertConfig:
     mask: MaskMode = "learned-hull"  # which mask to paste through (see MaskMode)
-    erode: int | None = None  # shrink the mask by this many frame pixels; None = 2 % of the face size
-    feather: int | None = None  # soften the mask edge over this many frame pixels; None = 6 % of the face size
+    erode: int | None = None  # shrink the mask by this many frame pixels; None = 1.5 % of the face size
+    feather: int | None = None  # soften the mask edge over this many frame pixels; None = 5 % of the face size
+    forehead: float = 0.2  # the landmark hull reaches this share of the chin-to-brow distance above the brows (0: the brows)
     color: ColorMode = "reinhard"  # colour transfer inside the mask (see ColorMode)
     color_smoothing: float = 0.5  # 0 = per-frame colour statistics; →1 = averaged over more frames (less flicker)
     blend: BlendMode = "alpha"  # paste method (see BlendMode)
@@ -74,6 +75,8 @@ class ConvertConfig:
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise BadInput(f"convert: {name} must be 0 or more pixels, got {v}")
+        if not 0.0 <= self.forehead <= 1.0:
+            raise BadInput(f"convert: forehead must be between 0 and 1, got {self.forehead}")
         if self.workers is not None and self.workers < 1:
             raise BadInput(f"convert: workers must be at least 1, got {self.workers}")
         if self.threads is not None and self.threads < 1:

@@ -48,7 +48,7 @@ from facedub.convert import mask as mask_mod
 from facedub.convert.config import ConvertConfig
 from facedub.convert.smoothing import OneEuroFilter, interpolate
 from facedub.errors import BadInput, Cancelled, FacedubError, ModelMismatch
-from facedub.faces.align import CROP_SIZE, align_matrix, compose, inner_cut, points5_from_68, resize_to_model, scale_of, transform_points, warp
+from facedub.faces.align import CROP_SIZE, align_matrix, compose, face_outline, inner_cut, points5_from_68, resize_to_model, scale_of, transform_points, warp
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
 
@@ -277,15 +277,16 @@ class _Compositor:
             return frame
         use_learned = learned is not None and cfg.mask in ("learned-hull", "learned")
         use_hull = cfg.mask == "hull" or (cfg.mask == "learned-hull") or (cfg.mask == "learned" and not use_learned)
+        outline = face_outline(lm68, cfg.forehead)  # the landmarks, and the forehead above the brows
         # Colour transfer in model space (cheap: S×S pixels), measured inside the face.
         if cfg.color != "none":
-            cmask = mask_mod.hull_mask(transform_points(lm68, frame_to_model), (self.size, self.size))
+            cmask = mask_mod.hull_mask(transform_points(outline, frame_to_model), (self.size, self.size))
             if use_learned:
                 cmask = mask_mod.intersect(cmask, learned)
             face = self._color(face, face_in, cmask)
         m_roi = blend_mod.region_matrix(frame_to_model, region)
         face_roi = blend_mod.warp_back(face, m_roi, region)
-        pts = np.asarray(lm68, dtype=np.float64) - (region.x0, region.y0) if use_hull else None
+        pts = outline - (region.x0, region.y0) if use_hull else None
         fs = face_size(frame_to_crop)
         erode_px = cfg.erode if cfg.erode is not None else int(round(AUTO_ERODE * fs))
         feather_px = cfg.feather if cfg.feather is not None else max(1, int(round(AUTO_FEATHER * fs)))

@@ -63,8 +63,9 @@ def points5_from_68(lm68: np.ndarray) -> np.ndarray:
 def face_outline(lm68: np.ndarray, forehead: float = 0.2) -> np.ndarray:
     """The 68 landmarks plus the ten eyebrow points lifted ``forehead`` × the chin-to-brow
     distance, along the chin → nose-bridge direction: a hull of these covers the forehead
-    too (the landmarks stop at the brows). Training's face mask uses it with 0.2 (conversion's
-    paste hull is still the landmarks alone). ``forehead=0`` gives the landmarks alone."""
+    too (the landmarks stop at the brows). Training's face mask uses it with 0.2, conversion's
+    paste hull with ``ConvertConfig.forehead`` (0.2 by default). ``forehead=0`` gives the
+    landmarks alone."""
     pts = np.asarray(lm68, dtype=np.float64)
     if pts.shape != (68, 2):
         raise ValueError(f"expected 68x2 landmarks, got {pts.shape}")
