@@ -11,6 +11,7 @@ import pytest
 
 from facedub.convert import ConvertConfig, convert_preview, convert_video
 from facedub.convert.mask import erode, hull_mask
+from facedub.faces.align import face_outline
 from facedub.media.reader import open_media
 from facedub.media.writer import VideoWriter
 
@@ -72,7 +73,7 @@ def test_convert_50_frames_keeps_format_audio_and_background(clip, tiny_model, t
     # Pixels outside the face: compare with the input carrying the same marks (visible label and
     # the invisible watermark of this output id, which every output frame gets) re-encoded by the
     # same writer at the same CRF and preset, so both carry the same codec noise. The face region
-    # is the landmark hull grown by 16 px (feathered edge, and H.264 blocks that straddle it).
+    # is the face outline (landmarks and forehead) grown by 16 px (feathered edge, and H.264 blocks that straddle it).
     from facedub.safety.label import Labeler
     from facedub.safety.provenance import TAG_ID, read_tags
     from facedub.safety.watermark import Watermarker
@@ -91,7 +92,7 @@ def test_convert_50_frames_keeps_format_audio_and_background(clip, tiny_model, t
         for fin, fout, fref in zip(in_frames, out_frames, ref_frames):
             faces = det.detect(fin)
             assert faces
-            hull = hull_mask(faces[0].landmarks68, fin.shape[:2])
+            hull = hull_mask(face_outline(faces[0].landmarks68, cfg.forehead), fin.shape[:2])
             face_zone = erode(hull, -16) > 0.5
             d = np.abs(fout.astype(int) - fref.astype(int)).max(axis=2)
             outside_diffs.append(d[~face_zone])
