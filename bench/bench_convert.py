@@ -103,7 +103,7 @@ def stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, fl
 def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, float]:
     import torch
 
-    from facedub.convert.pipeline import _Compositor, _Item, _Runner, _Smoother, encoder_threads, model_input
+    from facedub.convert.pipeline import _Compositor, _Item, _Runner, _Smoother, decoder_threads, encoder_threads, model_input
     from facedub.faces.detect import FaceDetector
     from facedub.media.reader import open_media
     from facedub.media.writer import VideoWriter
@@ -115,7 +115,7 @@ def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, f
     torch.set_num_threads(1)
     try:
         costs: dict[str, float] = {}
-        costs["decode"] = _cpu_ms(lambda: [f.rgb for f in open_media(CLIP).frames(limit=n)], n)
+        costs["decode"] = _cpu_ms(lambda: [f.rgb for f in open_media(CLIP).frames(limit=n, threads=decoder_threads(512, 512))], n)
         lms: list[np.ndarray] = []
         with FaceDetector(video_mode=True) as det:
             det.detect(frames[0])

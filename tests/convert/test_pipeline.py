@@ -337,6 +337,14 @@ def test_encoder_threads_by_frame_size():
     assert encoder_threads(1920, 1080) == 0  # x264 decides: one thread would be the slowest stage
 
 
+def test_decoder_threads_by_frame_size():
+    from facedub.convert.pipeline import decoder_threads
+
+    assert decoder_threads(512, 512) == 1
+    assert decoder_threads(1920, 1080) == 1
+    assert decoder_threads(3840, 2160) is None  # FFmpeg decides: one thread would be the slowest stage
+
+
 def test_opencv_runs_single_threaded_during_convert_and_is_restored(video, tmp_path):
     import cv2
 

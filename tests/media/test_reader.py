@@ -25,6 +25,19 @@ def test_video_frames_indices_times_and_sampling(tmp_path: Path) -> None:
     assert [f.index for f in r.frames(every=2, limit=3)] == [0, 2, 4]
 
 
+def test_single_threaded_decoding_gives_the_same_frames(tmp_path: Path) -> None:
+    v = write_test_video(tmp_path / "v.mp4", frames=20, size=(96, 64), fps=25)
+    r = open_media(v)
+    auto = [(f.index, f.time, f.rgb) for f in r.frames()]
+    one = [(f.index, f.time, f.rgb) for f in r.frames(threads=1)]
+    assert len(one) == len(auto) == 20
+    for (ia, ta, a), (i1, t1, b) in zip(auto, one):
+        assert (ia, ta) == (i1, t1)
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="threads"):
+        next(r.frames(threads=0))
+
+
 def test_images_are_normalised_to_rgb8(tmp_path: Path) -> None:
     rgba = np.zeros((20, 30, 4), np.uint8)
     rgba[..., 0] = 200
