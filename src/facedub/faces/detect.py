@@ -135,7 +135,7 @@ class FaceDetector:
         # frame while it tracks fewer faces than that (≈1.7 ms of CPU a 512² frame), so in
         # video mode it starts at 1 and grows when our detector (every ``detect_every``
         # frames) sees more people; faces beyond it are meshed alone in the meantime.
-        self._mesh_faces = 1 if video_mode else max_faces
+        self._mesh_faces = self._first_mesh_faces()
         self._roi_mesh = None
         self._det_short = None
         self._det_full = None
@@ -143,6 +143,9 @@ class FaceDetector:
         self._tracks: list[tuple[int, tuple[float, float, float, float], float]] = []  # (id, box, score)
         self._next_track = 0
         self._last_count = -1
+
+    def _first_mesh_faces(self) -> int:
+        return 1 if self.video_mode else self.max_faces
 
     # -- mediapipe objects, made on first use --------------------------------------------
     def _solutions(self):  # noqa: ANN202
@@ -244,7 +247,7 @@ class FaceDetector:
     def reset(self) -> None:
         """Forget tracked faces (call between videos in video mode)."""
         self._close_mesh()
-        self._mesh_faces = 1 if self.video_mode else self.max_faces
+        self._mesh_faces = self._first_mesh_faces()
         self._tracks = []
         self._calls = 0
         self._last_count = -1
