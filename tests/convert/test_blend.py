@@ -56,3 +56,26 @@ def test_paste_region_roundtrip():
 def test_square_region_outside_frame_is_none():
     m = np.array([[1.0, 0.0, 500.0], [0.0, 1.0, 500.0]])  # model square maps far off-frame
     assert B.square_region(m, 32, (100, 100)) is None
+
+
+def test_sharpen_steepens_edges_and_keeps_flat_areas():
+    import cv2
+
+    step = np.zeros((32, 32, 3), np.uint8)
+    step[:, 16:] = 200
+    soft = cv2.GaussianBlur(step, (0, 0), 1.5)
+    assert B.sharpen(soft, 0.0) is soft
+    out = B.sharpen(soft, 1.0)
+    assert out.dtype == np.uint8 and out.shape == soft.shape
+    grad = lambda im: np.abs(np.diff(im[16, :, 0].astype(int))).max()  # noqa: E731
+    assert grad(out) > 1.15 * grad(soft)  # 64 against 54 grey levels a pixel
+    flat = np.full((16, 16, 3), 90, np.uint8)
+    np.testing.assert_array_equal(B.sharpen(flat, 2.0), flat)
+
+
+def test_sharpen_amount_is_validated():
+    from facedub.convert import ConvertConfig
+    from facedub.errors import BadInput
+
+    with pytest.raises(BadInput, match="sharpen"):
+        ConvertConfig(sharpen=-0.5)

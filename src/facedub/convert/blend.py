@@ -112,6 +112,22 @@ def poisson_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarra
     return alpha_blend(cloned, bg, mask)
 
 
+def sharpen(image: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
+    """Unsharp mask: ``image + amount × (image − gaussian(image, sigma))``, clipped to uint8.
+
+    Applied to the model's output at its own resolution, before it is scaled up into the
+    frame, so ``sigma`` is in model pixels. ``amount`` 0 returns ``image`` unchanged; a flat
+    area stays flat; an edge gets steeper.
+    """
+    import cv2
+
+    if amount <= 0:
+        return image
+    src = np.asarray(image)
+    soft = cv2.GaussianBlur(src, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT101)
+    return cv2.addWeighted(src, 1.0 + float(amount), soft, -float(amount), 0.0)
+
+
 def blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, mode: BlendMode) -> np.ndarray:
     if mode == "alpha":
         return alpha_blend(fg, bg, mask)

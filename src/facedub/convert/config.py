@@ -40,6 +40,7 @@ class ConvertConfig:
     erode: int | None = None  # shrink the mask by this many frame pixels; None = 1.5 % of the face size
     feather: int | None = None  # soften the mask edge over this many frame pixels; None = 5 % of the face size
     forehead: float = 0.2  # the landmark hull reaches this share of the chin-to-brow distance above the brows (0: the brows)
+    sharpen: float = 0.0  # unsharp mask on the model's output before it is scaled up (0 = off; 0.5–1 for soft low-resolution models)
     color: ColorMode = "reinhard"  # colour transfer inside the mask (see ColorMode)
     color_smoothing: float = 0.5  # 0 = per-frame colour statistics; →1 = averaged over more frames (less flicker)
     blend: BlendMode = "alpha"  # paste method (see BlendMode)
@@ -77,6 +78,8 @@ class ConvertConfig:
                 raise BadInput(f"convert: {name} must be 0 or more pixels, got {v}")
         if not 0.0 <= self.forehead <= 1.0:
             raise BadInput(f"convert: forehead must be between 0 and 1, got {self.forehead}")
+        if not 0.0 <= self.sharpen <= 3.0:
+            raise BadInput(f"convert: sharpen must be between 0 and 3, got {self.sharpen}")
         if self.workers is not None and self.workers < 1:
             raise BadInput(f"convert: workers must be at least 1, got {self.workers}")
         if self.threads is not None and self.threads < 1:

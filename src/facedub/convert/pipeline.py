@@ -295,6 +295,8 @@ class _Compositor:
             if use_learned:
                 cmask = mask_mod.intersect(cmask, learned)
             face = self._color(face, face_in, cmask)
+        if cfg.sharpen > 0:
+            face = blend_mod.sharpen(face, cfg.sharpen)
         m_roi = blend_mod.region_matrix(frame_to_model, region)
         face_roi = blend_mod.warp_back(face, m_roi, region)
         pts = outline - (region.x0, region.y0) if use_hull else None
