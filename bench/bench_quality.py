@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -268,7 +268,26 @@ def train_snapshots(work: Path, arch: str, checkpoints: list[float], fsets: dict
         prev = m
 
 
-def convert_and_eval(work: Path, arch: str, minutes: float, snap: Path, fsets: dict[str, Any], frames: int, every: int, results: dict[str, Any]) -> None:
+def convert_and_eval(
+    work: Path,
+    arch: str,
+    minutes: float,
+    snap: Path,
+    fsets: dict[str, Any],
+    frames: int,
+    every: int,
+    results: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+    tag: str = "",
+    save: Callable[[], None] | None = None,
+) -> None:
+    """Convert and evaluate both directions with ``snap`` into ``results[minutes]``.
+
+    ``settings`` are ConvertConfig fields (the defaults when None), ``tag`` goes into the
+    output names; ``save()`` is called after each direction (default: write ``results`` to
+    ``WORK/ARCH/results.json``)."""
+    if save is None:
+        save = lambda: write_json(work / arch / "results.json", results)  # noqa: E731
     from facedub.convert import ConvertConfig, convert_video
     from facedub.evaluate import EvalConfig, evaluate
     from facedub.model import load_model
@@ -283,14 +302,14 @@ def convert_and_eval(work: Path, arch: str, minutes: float, snap: Path, fsets: d
         if loaded is None:
             loaded = load_model(snap, "cpu")
         clip = cut_clip(TARGET_CLIP[into], work / "clips" / f"{into}_first{frames}.mp4", frames)
-        out = work / arch / "outputs" / f"snap-{key}_{dkey}.mp4"
+        out = work / arch / "outputs" / f"snap-{key}{tag}_{dkey}.mp4"
         out.parent.mkdir(parents=True, exist_ok=True)
-        ccfg = ConvertConfig(reverse=(decoder == "target"), visible_label=False)
+        ccfg = ConvertConfig(reverse=(decoder == "target"), visible_label=False, **(settings or {}))
         log(f"convert {arch} snap-{key} {face} → {into} ({decoder} decoder), {frames} frames")
         with LoadSampler() as lc:
             cs = convert_video(clip, loaded, out, ccfg, LogReporter(f"convert {dkey}"))
         log(f"  {cs.frames} frames, {cs.swapped} swapped, {cs.frames_per_second:.1f} frames/s")
-        rep_json = work / arch / "outputs" / f"snap-{key}_{dkey}.eval.json"
+        rep_json = work / arch / "outputs" / f"snap-{key}{tag}_{dkey}.eval.json"
         with LoadSampler() as le:
             t = time.perf_counter()
             rep = evaluate(
@@ -333,8 +352,8 @@ def convert_and_eval(work: Path, arch: str, minutes: float, snap: Path, fsets: d
             f"  eval: source share {e['source_share']}, expr {e['expression_error_mean']} (ratio {e['expression_error_ratio']}), "
             f"pose {e['pose_error_mean']}, lm jitter ratio {e['landmark_jitter_ratio']}, bg PSNR {e['background_psnr_mean']} ({secs:.0f} s)"
         )
-        write_json(work / arch / "results.json", results)
-    write_json(work / arch / "results.json", results)
+        save()
+    save()
 
 
 # ------------------------------------------------------------------------------ report
