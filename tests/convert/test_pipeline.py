@@ -34,6 +34,15 @@ def _sha(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _image_target(tmp_path):
+    """A W×H gradient image saved as the target, and the output path next to it."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    src = tmp_path / "face.png"
+    Image.fromarray(img).save(src)
+    return img, src, tmp_path / "out.png"
+
+
 @pytest.fixture
 def video(tmp_path):
     return write_test_video(tmp_path / "in.mp4", frames=30, size=(W, H), fps=25, audio=True)
@@ -73,11 +82,7 @@ def test_no_face_anywhere_is_an_error_and_writes_nothing(video, tmp_path):
 
 
 def test_image_target_changes_only_inside_the_face(tmp_path):
-    yy, xx = np.mgrid[0:H, 0:W]
-    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
-    src = tmp_path / "face.png"
-    Image.fromarray(img).save(src)
-    out = tmp_path / "out.png"
+    img, src, out = _image_target(tmp_path)
     det = helpers.FakeDetector((H, W))
     s = convert_video(src, helpers.InvertNet(), out, ConvertConfig(color="none"), detector=det)
     assert s.kind == "image" and s.frames == 1 and s.swapped == 1
@@ -233,11 +238,7 @@ def test_no_target_among_several_faces_passes_through(video, tmp_path):
 
 @pytest.mark.parametrize("forehead", [0.0, 0.5])
 def test_forehead_option_extends_the_outline_above_the_brows(tmp_path, forehead):
-    yy, xx = np.mgrid[0:H, 0:W]
-    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
-    src = tmp_path / "face.png"
-    Image.fromarray(img).save(src)
-    out = tmp_path / "out.png"
+    img, src, out = _image_target(tmp_path)
     det = helpers.FakeDetector((H, W))
     cfg = ConvertConfig(mask="hull", color="none", erode=0, feather=1, forehead=forehead)
     convert_video(src, helpers.InvertNet(coverage=0.95), out, cfg, detector=det)
@@ -260,11 +261,7 @@ def test_forehead_must_be_a_share():
 
 @pytest.mark.parametrize("mask_value, changed", [(0.0, False), (1.0, True)])
 def test_learned_mask_is_intersected(tmp_path, mask_value, changed):
-    yy, xx = np.mgrid[0:H, 0:W]
-    img = np.stack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.uint8)
-    src = tmp_path / "face.png"
-    Image.fromarray(img).save(src)
-    out = tmp_path / "out.png"
+    img, src, out = _image_target(tmp_path)
     model = helpers.InvertNet(learned=True, mask_value=mask_value)
     convert_video(src, model, out, ConvertConfig(mask="learned-hull"), detector=helpers.FakeDetector((H, W)))
     res = np.asarray(Image.open(out))
