@@ -10,6 +10,7 @@ import datetime as _dt
 import os
 import platform
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def machine() -> str:
 
 
 def command() -> str:
-    return "python " + " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
+    return "python " + shlex.join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
 
 
 def _section_pattern(name: str) -> re.Pattern[str]:

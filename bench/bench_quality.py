@@ -432,7 +432,7 @@ def render(work: Path, quick: bool) -> str:
         lines.append("")
         lines.append(f"- Command: `{st.get('command', '?')}`")
         if st.get("machine"):
-            lines.append(f"- Machine: {st['machine']}; trained {st.get('date', '?')}")
+            lines.append(f"- Machine: {st['machine']}; trained {st.get('date', '?')}" + (f", converted and evaluated {st['evaluated']}" if st.get("evaluated") else ""))
         not_run = [fmt_min(m) for m in (10, 30, 60) if m not in ck and not quick]
         if not_run:
             lines.append(f"- Not run: {', '.join(not_run)} min snapshot(s).")
@@ -537,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     fsets = facesets(work, consent, extract_frames)
     state = read_json(work / args.arch / "state.json", {})
     old_frames = state.get("frames")
-    state.update({"command": command(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "checkpoints": checkpoints, "frames": frames, "facesets": fsets, "arch": args.arch})
+    state.setdefault("date", time.strftime("%Y-%m-%d"))  # the day training started; resumed runs keep it
+    state.update({"command": command(), "machine": machine(), "checkpoints": checkpoints, "frames": frames, "facesets": fsets, "arch": args.arch})
     (work / args.arch).mkdir(parents=True, exist_ok=True)
     write_json(work / args.arch / "state.json", state)
     results = read_json(work / args.arch / "results.json", {})
@@ -547,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_snapshot(m: float, snap: Path) -> None:
         convert_and_eval(work, args.arch, m, snap, fsets, frames, args.every, results)
+        state["evaluated"] = time.strftime("%Y-%m-%d")
+        write_json(work / args.arch / "state.json", state)
         if not args.no_write:
             write_section("quality", "Swap quality vs. training time (quality)", render(work, quick))
 

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mask", choices=MASK_MODES, default=None, help="which mask pastes the face: the model's learned mask with the landmark outline (default), the outline only, the learned mask only, or the whole square")
     p.add_argument("--erode", type=int, metavar="PX", default=None, help="shrink the mask by this many pixels (default: 1.5%% of the face size)")
     p.add_argument("--feather", type=int, metavar="PX", default=None, help="soften the mask edge over this many pixels (default: 5%% of the face size)")
-    p.add_argument("--forehead", type=float, metavar="F", default=None, help="how far the outline reaches above the brows, as a share of the chin-to-brow distance (default 0.2; 0 stops at the brows)")
+    p.add_argument("--forehead", type=float, metavar="F", default=None, help="how far the outline reaches above the brows, as a share of the chin-to-brow distance (default 0.1; 0 stops at the brows)")
     p.add_argument("--sharpen", type=float, metavar="A", default=None, help="sharpen the model's output before it is scaled up into the frame, 0 (off, default) to 3; 0.5–1 helps soft low-resolution models")
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="match the new face's colours to the frame: mean and spread in Lab (reinhard, default), histograms (hist), or not at all (none)")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")

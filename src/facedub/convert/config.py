@@ -39,7 +39,7 @@ class ConvertConfig:
     mask: MaskMode = "learned-hull"  # which mask to paste through (see MaskMode)
     erode: int | None = None  # shrink the mask by this many frame pixels; None = 1.5 % of the face size
     feather: int | None = None  # soften the mask edge over this many frame pixels; None = 5 % of the face size
-    forehead: float = 0.2  # the landmark hull reaches this share of the chin-to-brow distance above the brows (0: the brows)
+    forehead: float = 0.1  # the landmark hull reaches this share of the chin-to-brow distance above the brows (0: the brows)
     sharpen: float = 0.0  # unsharp mask on the model's output before it is scaled up (0 = off; 0.5–1 for soft low-resolution models)
     color: ColorMode = "reinhard"  # colour transfer inside the mask (see ColorMode)
     color_smoothing: float = 0.5  # 0 = per-frame colour statistics; →1 = averaged over more frames (less flicker)
