@@ -75,6 +75,12 @@ def render(results: dict[str, Any], order: list[str], snap: Path) -> str:
                 f"{_f(e['dist_source_mean'], '.3f')} | {_f(e['dist_target_mean'], '.3f')} | {_f(e['expression_error_mean'], '.3f')} | "
                 f"{_f(e['landmark_jitter_ratio'], '.2f')} | {_f(e['background_psnr_mean'], '.1f')} |"
             )
+    from facedub.convert import ConvertConfig
+
+    keys = sorted({k for text in order for k in parse_setting(text)})
+    if "" in order and keys:
+        d = ConvertConfig()
+        lines += ["", "`defaults` is `ConvertConfig()`: " + ", ".join(f"{k} = {getattr(d, k)}" for k in keys) + "."]
     return "\n".join(lines)
 
 
