@@ -58,7 +58,7 @@ def trained_model(arch: str, minutes: float):
 
     folder = WORK / f"{arch}-{minutes:g}min"
     if not (folder / "model.json").exists():
-        fsets = facesets(WORK, consent_records(WORK), max_frames=200)
+        fsets = facesets(WORK, consent_records(WORK), max_frames=200, reuse=True)
         tmp = folder.with_name(folder.name + ".part")
         if tmp.exists():
             import shutil

@@ -163,7 +163,11 @@ def consent_records(work: Path) -> dict[str, Path]:
     return out
 
 
-def facesets(work: Path, consent: dict[str, Path], max_frames: int | None) -> dict[str, dict[str, Any]]:
+def facesets(work: Path, consent: dict[str, Path], max_frames: int | None, reuse: bool = False) -> dict[str, dict[str, Any]]:
+    """Extract the shared pair's facesets into ``work/facesets`` (resuming an unfinished one).
+
+    With ``max_frames`` each call extracts that many more frames per clip (extract's resume);
+    ``reuse=True`` takes a faceset that already exists as it is."""
     from facedub.extract import ExtractConfig, extract_faceset
     from facedub.faceset import load_faceset
 
@@ -171,7 +175,11 @@ def facesets(work: Path, consent: dict[str, Path], max_frames: int | None) -> di
     for name, clips in CLIPS.items():
         folder = work / "facesets" / name
         t = time.perf_counter()
-        summ = extract_faceset([str(c) for c in clips], folder, ExtractConfig(consent=str(consent[name]), max_frames=max_frames), LogReporter(f"extract {name}"))
+        if reuse and (folder / "faceset.json").exists():
+            new = 0
+        else:
+            cfg = ExtractConfig(consent=str(consent[name]), max_frames=max_frames)
+            new = extract_faceset([str(c) for c in clips], folder, cfg, LogReporter(f"extract {name}")).faces_kept
         fs = load_faceset(folder)
         info[name] = {
             "folder": str(folder),
@@ -180,7 +188,7 @@ def facesets(work: Path, consent: dict[str, Path], max_frames: int | None) -> di
             "seconds": round(time.perf_counter() - t, 1),
             "consent": fs.consent.get("id") if isinstance(fs.consent, dict) else None,
         }
-        log(f"faceset {name}: {len(fs.faces)} faces ({summ.faces_kept} new) in {info[name]['seconds']} s")
+        log(f"faceset {name}: {len(fs.faces)} faces ({new} new) in {info[name]['seconds']} s")
     return info
 
 

@@ -103,6 +103,11 @@ class VerifyReport:
 
 
 def _video_frames(path: Path, max_frames: int):
+    """Up to ``max_frames`` frames spread over the video.
+
+    Not ``media.reader``: that reader refuses truncated or corrupt files and tiny pictures,
+    which is right for inputs to convert, while verify must read what it can of any file
+    (a cut, a damaged download, a thumbnail-sized copy) and report the marks it finds."""
     import av
 
     try:
