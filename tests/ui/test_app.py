@@ -97,3 +97,15 @@ def test_build_app_offline(tmp_path):
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     for needed in ("create-btn", "source-consent-save", "source-gallery", "train-btn", "render-btn", "result-video", "verify-box"):
         assert needed in ids
+
+
+def test_convert_settings_carry_forehead_and_sharpen():
+    from facedub.errors import BadInput
+    from facedub.ui import tasks
+
+    cfg = tasks.convert_settings("hull", "none", "alpha", forehead=0.0, sharpen=1.5)
+    assert (cfg.mask, cfg.forehead, cfg.sharpen) == ("hull", 0.0, 1.5)
+    unset = tasks.convert_settings("hull", "none", "alpha")
+    assert unset.forehead == type(unset)().forehead and unset.sharpen == 0.0
+    with pytest.raises(BadInput, match="forehead"):
+        tasks.convert_settings("hull", "none", "alpha", forehead=1.5)

@@ -287,6 +287,7 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
     root.mkdir(parents=True, exist_ok=True)
     jm = jobs or JobManager()
     ch = tasks.choices()
+    conv_defaults = tasks.convert_settings(ch["mask"][0], ch["color"][0], ch["blend"][0])  # slider starting values
 
     def get(name: str | None) -> Project:
         if not name:
@@ -390,6 +391,11 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
                     color = gr.Dropdown(choices=list(ch["color"]), value=ch["color"][0], label="Colour", elem_id="conv-color")
                     blend = gr.Dropdown(choices=list(ch["blend"]), value=ch["blend"][0], label="Blend", elem_id="conv-blend")
                     frame = gr.Number(value=0, precision=0, minimum=0, label="Preview frame", elem_id="conv-frame")
+                with gr.Row():
+                    forehead = gr.Slider(
+                        0.0, 1.0, value=conv_defaults.forehead, step=0.05, label="Forehead (how far the new face reaches above the brows; 0 keeps a fringe of hair)", elem_id="conv-forehead"
+                    )
+                    sharpen = gr.Slider(0.0, 3.0, value=conv_defaults.sharpen, step=0.1, label="Sharpen the new face (0 = off)", elem_id="conv-sharpen")
                 with gr.Row():
                     preview_btn = gr.Button("Preview this frame", elem_id="preview-btn")
                     render_btn = gr.Button("Render video", variant="primary", elem_id="render-btn")
@@ -509,18 +515,20 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
 
         train_btn.click(_guard(on_train, 1), [project_dd, arch, steps, batch, preview_every, resume], [message])
 
-        def settings(mask_v, color_v, blend_v) -> dict[str, Any]:
-            return {"mask": mask_v, "color": color_v, "blend": blend_v}
+        def settings(mask_v, color_v, blend_v, forehead_v, sharpen_v) -> dict[str, Any]:
+            return {"mask": mask_v, "color": color_v, "blend": blend_v, "forehead": forehead_v, "sharpen": sharpen_v}
 
-        def on_preview(name, mask_v, color_v, blend_v, frame_v):
-            return start(name, "preview", lambda p: tasks.preview_job(p, int(frame_v or 0), settings(mask_v, color_v, blend_v)), "Preview frame")
+        def on_preview(name, mask_v, color_v, blend_v, forehead_v, sharpen_v, frame_v):
+            chosen = settings(mask_v, color_v, blend_v, forehead_v, sharpen_v)
+            return start(name, "preview", lambda p: tasks.preview_job(p, int(frame_v or 0), chosen), "Preview frame")
 
-        preview_btn.click(_guard(on_preview, 1), [project_dd, mask, color, blend, frame], [message])
+        preview_btn.click(_guard(on_preview, 1), [project_dd, mask, color, blend, forehead, sharpen, frame], [message])
 
-        def on_render(name, mask_v, color_v, blend_v):
-            return start(name, "convert", lambda p: tasks.convert_job(p, settings(mask_v, color_v, blend_v)), "Render video")
+        def on_render(name, mask_v, color_v, blend_v, forehead_v, sharpen_v):
+            chosen = settings(mask_v, color_v, blend_v, forehead_v, sharpen_v)
+            return start(name, "convert", lambda p: tasks.convert_job(p, chosen), "Render video")
 
-        render_btn.click(_guard(on_render, 1), [project_dd, mask, color, blend], [message])
+        render_btn.click(_guard(on_render, 1), [project_dd, mask, color, blend, forehead, sharpen], [message])
 
         def on_stop(name):
             p = get(name)

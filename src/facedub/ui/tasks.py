@@ -157,10 +157,18 @@ def _target_video(project: Project) -> str:
     return files[0]
 
 
-def convert_settings(mask: str, color: str, blend: str, erode: int | None = None, feather: int | None = None) -> Any:
+def convert_settings(
+    mask: str,
+    color: str,
+    blend: str,
+    erode: int | None = None,
+    feather: int | None = None,
+    forehead: float | None = None,
+    sharpen: float | None = None,
+) -> Any:
     from facedub.convert.config import ConvertConfig
 
-    return _config(ConvertConfig, mask=mask, color=color, blend=blend, erode=erode, feather=feather)
+    return _config(ConvertConfig, mask=mask, color=color, blend=blend, erode=erode, feather=feather, forehead=forehead, sharpen=sharpen)
 
 
 def preview_job(project: Project, frame: int, settings: dict[str, Any]) -> JobFn:
