@@ -74,6 +74,12 @@ def test_swap_runs_the_chain_and_resumes(pair: dict[str, Path], capsys: pytest.C
     assert set(again["skipped"]) == {"train", "convert"} and again["model_step"] == 6
     assert out.stat().st_mtime_ns == mtime
 
+    # Another convert setting converts again with the same model.
+    assert main([*argv[:-1], "--forehead", "0", "--json"]) == 0
+    refit = json.loads(capsys.readouterr().out)
+    assert "train" in refit["skipped"] and "convert" not in refit["skipped"]
+    assert json.loads((project / "swap.json").read_text())["convert_settings"]["convert"]["forehead"] == 0.0
+
     # A bigger budget continues the same model.
     assert main([*argv[:-3], "--steps", "9", "--json"]) == 0
     more = json.loads(capsys.readouterr().out)
@@ -97,4 +103,7 @@ def test_swap_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     vid.write_bytes(b"x")
     code = main(["swap", "--source", str(vid), "--target", str(vid), "--out", str(vid)])
     assert code == 2 and "overwrite" in capsys.readouterr().err
+    code = main(["swap", "--source", str(vid), "--target", str(tmp_path / "t.mp4"), "--out", str(tmp_path / "o.mp4"), "--forehead", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "forehead" in err and len(err.strip().splitlines()) == 1
     assert np.frombuffer(vid.read_bytes(), np.uint8).tolist() == [ord("x")]

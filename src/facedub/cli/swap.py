@@ -39,6 +39,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mask", choices=MASK_MODES, default=None, help="mask used to paste the face (see 'facedub convert --help')")
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="colour matching of the new face (see 'facedub convert --help')")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted (see 'facedub convert --help')")
+    p.add_argument("--forehead", type=float, default=None, metavar="F", help="how far the new face reaches above the brows (see 'facedub convert --help')")
+    p.add_argument("--sharpen", type=float, default=None, metavar="A", help="sharpen the new face (see 'facedub convert --help')")
     p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags and manifest always stay")
     p.add_argument("--no-eval", action="store_true", help="skip the quality evaluation at the end")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.convert.config import ConvertConfig
     from facedub.swap import SwapConfig, default_project_dir, run_swap
 
-    convert = ConvertConfig().with_(mask=args.mask, color=args.color, blend=args.blend)
+    convert = ConvertConfig().with_(mask=args.mask, color=args.color, blend=args.blend, forehead=args.forehead, sharpen=args.sharpen)
     consents = {"source": args.source_consent, "target": args.target_consent}
     project = Path(args.project) if args.project else default_project_dir(args.out)
     if sys.stdin.isatty():
