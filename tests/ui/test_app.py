@@ -95,7 +95,7 @@ def test_build_app_offline(tmp_path):
     demo = build_app(tmp_path / "projects")
     assert isinstance(demo, gr.Blocks)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
-    for needed in ("create-btn", "source-consent-save", "source-gallery", "train-btn", "render-btn", "result-video", "verify-box"):
+    for needed in ("create-btn", "source-consent-save", "source-gallery", "train-btn", "conv-forehead", "conv-sharpen", "render-btn", "result-video", "verify-box"):
         assert needed in ids
 
 
