@@ -195,12 +195,17 @@ def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, f
 
 
 def main() -> None:
+    from facedub.convert import ConvertConfig, convert_video
+    from facedub.convert.pipeline import available_cores, model_parallelism
+    from facedub.media.reader import open_media
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="60 frames, lite only; does not write BENCHMARKS.md")
     ap.add_argument("--frames", type=int, default=None, help="frames per model (default: the whole clip; quick 60)")
-    ap.add_argument("--batch", type=int, default=8, help="faces per model call")
+    ap.add_argument("--batch", type=int, default=ConvertConfig().batch, help="faces per model call (default: ConvertConfig's)")
     ap.add_argument("--train-minutes", type=float, default=None, help="train each model this long first (default 2; quick 0 = untrained weights)")
     ap.add_argument("--archs", default=None, help="comma-separated architectures (default lite,original)")
+    ap.add_argument("--also-batch", type=int, default=8, help="faces per model call of one more run of the last architecture (0 for none)")
     ap.add_argument("--also-preset", default="superfast", help="x264 preset of one more run of the last architecture ('' for none)")
     args = ap.parse_args()
     if not CLIP.is_file():
@@ -208,10 +213,6 @@ def main() -> None:
     archs = (args.archs or ("lite" if args.quick else "lite,original")).split(",")
     if args.train_minutes is None:
         args.train_minutes = 0.0 if args.quick else 2.0
-
-    from facedub.convert import ConvertConfig, convert_video
-    from facedub.convert.pipeline import available_cores, model_parallelism
-    from facedub.media.reader import open_media
 
     total = open_media(CLIP).frame_count
     n = args.frames or (60 if args.quick else None)
@@ -223,6 +224,7 @@ def main() -> None:
     rows = []
     sizes: dict[str, int] = {}
     models: dict[str, object] = {}
+    other_batch = None  # (batch, frame-phase fps, best pure rate at that batch) of the last architecture
     extra = None  # (preset, summary, frame-phase fps, bytes) of the last architecture
     one_core = None  # (summary, frame-phase fps, pure 1×1 rate) of the last architecture with the model on one core
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,6 +257,14 @@ def main() -> None:
             s2 = convert_video(CLIP, models[arch], out, replace(cfg, preset=args.also_preset))
             extra = (args.also_preset, s2, s2.frames / s2.phases["frames"], out.stat().st_size)
             print(f"{arch} with x264 {args.also_preset}: frame phase {extra[2]:.1f} frames/s, {extra[3]} bytes (default preset {sizes[arch]})", flush=True)
+        if args.also_batch and args.also_batch != args.batch and not args.quick and rows:
+            arch = rows[-1][0]
+            cfg_b = replace(cfg, batch=args.also_batch)
+            s4 = convert_video(CLIP, models[arch], tmp_p / f"{arch}-b{args.also_batch}.mp4", cfg_b)
+            wb, tb = model_parallelism(cfg_b, "cpu", cores)
+            pure_b = max(inference_rate(models[arch], args.also_batch, 320, w, t) for w, t in ((1, cores), (wb, tb)))
+            other_batch = (args.also_batch, s4.frames / s4.phases["frames"], pure_b)
+            print(f"{arch} at batch {args.also_batch}: frame phase {other_batch[1]:.1f} frames/s; best pure {pure_b:.1f} faces/s", flush=True)
         if not args.quick and rows and cores >= 2:
             # Overlap check: the model gets one thread on one core, the other stages have the rest.
             # If they overlap well the run gets close to that one thread's pure rate.
@@ -300,6 +310,15 @@ def main() -> None:
             "",
             f"Overlap check (`{rows[-1][0]}`, `--workers 1 --threads 1`: the model on one core, every other stage on the other): "
             f"frame phase {fps3:.1f} frames/s against {pure1:.1f} faces/s for the same single model thread alone = **{100 * fps3 / pure1:.0f} %**.",
+        ]
+    if other_batch is not None:
+        b, fps4, pure_b = other_batch
+        arch, fps_default, best = rows[-1][0], rows[-1][4], rows[-1][3]
+        body += [
+            "",
+            f"The same `{arch}` run with `--batch {b}`: frame phase {fps4:.1f} frames/s against {fps_default:.1f} at batch {args.batch} "
+            f"({100 * fps4 / fps_default - 100:+.0f} %); best pure inference {pure_b:.1f} faces/s against {best:.1f} "
+            f"(frame phase / best pure at batch {b}: {100 * fps4 / pure_b:.0f} %).",
         ]
     if extra is not None:
         preset, s2, fps2, size2 = extra

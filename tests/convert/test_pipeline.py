@@ -282,6 +282,15 @@ def test_model_parallelism_shares_cores_out():
         ConvertConfig(workers=0)
 
 
+def test_finished_batches_hold_about_the_same_frames_whatever_the_batch():
+    from facedub.convert.pipeline import finished_batches
+
+    assert finished_batches(2, 8) == 6  # 48 frames waiting for the blender
+    assert finished_batches(2, 16) * 16 == 48  # bigger batches, fewer of them
+    assert finished_batches(2, 64) == 2  # never fewer than 2: a worker can always hand one over
+    assert finished_batches(1, 1) == 32
+
+
 class _SlowInvert:
     """InvertNet whose batches take a random time, so parallel workers finish out of order."""
 

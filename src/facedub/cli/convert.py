@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="match the new face's colours to the frame: mean and spread in Lab (reinhard, default), histograms (hist), or not at all (none)")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")
     p.add_argument("--smooth", choices=SMOOTH_MODES, default=None, help="steady the face position between frames (one-euro, default) or not (none)")
-    p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 8)")
+    p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 16)")
     p.add_argument("--workers", type=int, metavar="N", default=None, help="model batches run side by side (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
     p.add_argument("--threads", type=int, metavar="N", default=None, help="CPU threads of each model worker (default: the cores shared out among the workers)")
     p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)")

@@ -50,7 +50,7 @@ class ConvertConfig:
     max_gap: int = 5  # bridge face dropouts of up to this many frames by interpolating the landmarks
     identity_every: int = 25  # with several faces, re-check who is who with face descriptors every N frames
     max_distance: float = 0.6  # descriptor distance above which a face is not the target person
-    batch: int = 8  # faces per model call
+    batch: int = 16  # faces per model call (16 runs `original` ~15 % faster than 8 on a 2-core CPU: its dense layers read their weights once a batch)
     device: str | None = None  # torch device for the model; None = CUDA when available, else CPU
     workers: int | None = None  # model workers running batches side by side; None = 2 on a CPU with 2+ cores, 1 on a GPU
     threads: int | None = None  # torch CPU threads of each model worker; None = the cores shared out among the workers

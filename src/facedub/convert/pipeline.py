@@ -158,6 +158,13 @@ def _opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(old)
 
 
+def finished_batches(workers: int, batch: int) -> int:
+    """How many finished batches may wait for the blender: room for 2 per worker + 2 at 8 faces a
+    batch, fewer for bigger batches, so that about as many frames are held whatever ``batch`` is
+    (at 4K a frame is 25 MB)."""
+    return max(2, (2 * workers + 2) * 8 // max(batch, 1))
+
+
 def load_convert_model(model: Any, device: str | None = None) -> Any:
     """A loaded model (anything with ``.net``, ``.config.size``/``.coverage``, ``.meta``) or a folder."""
     if hasattr(model, "net"):
@@ -772,7 +779,7 @@ def _run(
     workers, threads = model_parallelism(config, runner.device.type, available_cores())
     q_dec, q_det, q_out = pipe.queue(), pipe.queue(), pipe.queue()
     # Batches waiting for a model worker, and finished batches (in any order) for the blender.
-    q_batch, q_inf = pipe.queue(workers), pipe.queue(2 * workers + 2)
+    q_batch, q_inf = pipe.queue(workers), pipe.queue(finished_batches(workers, config.batch))
     q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
     chooser = _TargetChooser(_target_descriptor(meta, config.reverse), config, identity)
 
