@@ -239,6 +239,9 @@ def main() -> None:
             s = convert_video(CLIP, model, tmp_p / f"{arch}.mp4", cfg)
             for k, (w, t) in layouts.items():  # again after: the better of the two measurements
                 pure[k] = max(pure[k], inference_rate(model, args.batch, faces, w, t))
+            # CPU time counts what a busy host steals from this VM: keep the lower of two measurements too.
+            again = stage_costs(model, frames, cfg, tmp_p / f"stages-{arch}.mp4")
+            costs = {k: min(v, again[k]) for k, v in costs.items()}
             best = max(pure.values())
             frames_fps = s.frames / s.phases["frames"]
             other = sum(v for k, v in costs.items() if not k.startswith("model"))
@@ -330,7 +333,7 @@ def main() -> None:
         ]
     body += [
         "",
-        f"Where the time goes: each stage alone on one thread, CPU ms per frame (first {len(frames)} frames, one face each), "
+        f"Where the time goes: each stage alone on one thread, CPU ms per frame (first {len(frames)} frames, one face each; the lower of a measurement before and one after the run), "
         f"and the frame rate these costs allow on {cores} fully used cores:",
         "",
         "| stage | " + " | ".join(r[0] for r in rows) + " |",

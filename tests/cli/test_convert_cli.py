@@ -131,3 +131,14 @@ def test_preview_and_frames_on_shared_clip(shared_data, tiny_model, tmp_path, ca
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
     assert s["frames"] == 8 and s["swapped"] == 8 and s["audio"] and out.is_file()
+
+
+@pytest.mark.shared
+def test_preview_names_its_png_once(shared_data, tiny_model, tmp_path, capsys):
+    clip = shared_data / "synthetic" / "aiface1" / "speech_512.mp4"
+    png = tmp_path / "p.png"
+    rc = main(["convert", str(clip), "--model", str(tiny_model), "--out", str(png), "--preview", "3"])
+    assert rc == 0
+    cap = capsys.readouterr()
+    assert cap.out.strip() == f"preview of frame 3 written to {png}"
+    assert str(png) not in cap.err  # the stderr reporter does not repeat it

@@ -44,6 +44,19 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+class _WithoutImageNotes:
+    """The reporter minus its "picture written" notes: the preview's result line names the PNG."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def image(self, path: str, caption: str = "") -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.convert import ConvertConfig, convert_preview, convert_video
 
@@ -67,7 +80,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         visible_label=False if args.no_visible_label else None,
     )
     if args.preview is not None:
-        res = convert_preview(args.target, args.model, args.preview, args.out, config, reporter)
+        res = convert_preview(args.target, args.model, args.preview, args.out, config, _WithoutImageNotes(reporter))
         if args.json:
             print(json.dumps({"output": res.output, "frame": res.frame, "face_found": res.face_found, "seconds": round(res.seconds, 3)}))
         else:
