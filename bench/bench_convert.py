@@ -15,7 +15,10 @@ weights. Figures:
   tags, C2PA, manifest — are timed separately), and over the whole run;
 * the model's pure inference rate: batches of ``--batch`` faces, nothing else running, in both
   layouts a CPU can use (one worker with every core as intra-op threads, or the pipeline's
-  workers side by side with their share of the cores); the better one is the yardstick;
+  workers side by side with their share of the cores), in the precision the pipeline used;
+  the better one is the yardstick;
+* the last model once more with ``--also-batch`` faces a call and once in ``--also-precision``
+  (what the defaults buy), with ``--preset superfast`` and with the model held to one core;
 * where the time goes: every stage alone on one thread, CPU milliseconds per frame, and the
   frame rate those costs allow on this machine's cores if nothing were wasted.
 """
@@ -82,13 +85,13 @@ def make_model(arch: str, folder: Path):
     return load_model(folder, "cpu")
 
 
-def inference_rate(model, batch: int, faces: int, workers: int, threads: int) -> float:
+def inference_rate(model, batch: int, faces: int, workers: int, threads: int, precision: str = "auto") -> float:
     """Faces/s of ``workers`` threads each running batches with ``threads`` torch threads."""
     import torch
 
     from facedub.convert.pipeline import _Runner
 
-    run = _Runner(model)
+    run = _Runner(model, precision=precision)
     x = np.random.default_rng(0).integers(0, 256, (batch, run.size, run.size, 3), dtype=np.uint8)
     per = max(1, -(-faces // (batch * workers)))
     start = threading.Barrier(workers + 1)
@@ -148,7 +151,7 @@ def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, f
             det.detect(frames[0])
             det.reset()
             costs["detect + landmarks"] = _cpu_ms(lambda: lms.extend(np.asarray(det.detect(f)[0].landmarks68, float) for f in frames), n)
-        run = _Runner(model)
+        run = _Runner(model, precision=cfg.precision)
         sm = _Smoother(cfg, 25.0)
         items: list[_Item] = []
 
@@ -206,6 +209,7 @@ def main() -> None:
     ap.add_argument("--train-minutes", type=float, default=None, help="train each model this long first (default 2; quick 0 = untrained weights)")
     ap.add_argument("--archs", default=None, help="comma-separated architectures (default lite,original)")
     ap.add_argument("--also-batch", type=int, default=8, help="faces per model call of one more run of the last architecture (0 for none)")
+    ap.add_argument("--also-precision", default="fp32", help="model precision of one more run of the last architecture ('' for none)")
     ap.add_argument("--also-preset", default="superfast", help="x264 preset of one more run of the last architecture ('' for none)")
     args = ap.parse_args()
     if not CLIP.is_file():
@@ -224,7 +228,7 @@ def main() -> None:
     rows = []
     sizes: dict[str, int] = {}
     models: dict[str, object] = {}
-    other_batch = None  # (batch, frame-phase fps, best pure rate at that batch) of the last architecture
+    other_runs = []  # (flag, frame-phase fps, best pure rate with that flag, precision as run) of the last architecture
     extra = None  # (preset, summary, frame-phase fps, bytes) of the last architecture
     one_core = None  # (summary, frame-phase fps, pure 1×1 rate) of the last architecture with the model on one core
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,10 +239,10 @@ def main() -> None:
             costs = stage_costs(model, frames, cfg, tmp_p / f"stages-{arch}.mp4")
             faces = 64 if args.quick else 320
             layouts = {f"1 worker × {cores} threads": (1, cores), f"{workers} workers × {threads} thread{'s' if threads > 1 else ''}": (workers, threads)}
-            pure = {k: inference_rate(model, args.batch, faces, w, t) for k, (w, t) in layouts.items()}
+            pure = {k: inference_rate(model, args.batch, faces, w, t, cfg.precision) for k, (w, t) in layouts.items()}
             s = convert_video(CLIP, model, tmp_p / f"{arch}.mp4", cfg)
             for k, (w, t) in layouts.items():  # again after: the better of the two measurements
-                pure[k] = max(pure[k], inference_rate(model, args.batch, faces, w, t))
+                pure[k] = max(pure[k], inference_rate(model, args.batch, faces, w, t, cfg.precision))
             # CPU time counts what a busy host steals from this VM: keep the lower of two measurements too.
             again = stage_costs(model, frames, cfg, tmp_p / f"stages-{arch}.mp4")
             costs = {k: min(v, again[k]) for k, v in costs.items()}
@@ -260,20 +264,25 @@ def main() -> None:
             s2 = convert_video(CLIP, models[arch], out, replace(cfg, preset=args.also_preset))
             extra = (args.also_preset, s2, s2.frames / s2.phases["frames"], out.stat().st_size)
             print(f"{arch} with x264 {args.also_preset}: frame phase {extra[2]:.1f} frames/s, {extra[3]} bytes (default preset {sizes[arch]})", flush=True)
-        if args.also_batch and args.also_batch != args.batch and not args.quick and rows:
+        variants = []
+        if args.also_batch and args.also_batch != cfg.batch:
+            variants.append((f"--batch {args.also_batch}", replace(cfg, batch=args.also_batch)))
+        if args.also_precision and args.also_precision != cfg.precision:
+            variants.append((f"--precision {args.also_precision}", replace(cfg, precision=args.also_precision)))
+        if not args.quick and rows:
             arch = rows[-1][0]
-            cfg_b = replace(cfg, batch=args.also_batch)
-            s4 = convert_video(CLIP, models[arch], tmp_p / f"{arch}-b{args.also_batch}.mp4", cfg_b)
-            wb, tb = model_parallelism(cfg_b, "cpu", cores)
-            pure_b = max(inference_rate(models[arch], args.also_batch, 320, w, t) for w, t in ((1, cores), (wb, tb)))
-            other_batch = (args.also_batch, s4.frames / s4.phases["frames"], pure_b)
-            print(f"{arch} at batch {args.also_batch}: frame phase {other_batch[1]:.1f} frames/s; best pure {pure_b:.1f} faces/s", flush=True)
+            for flag, cfg_v in variants:
+                s4 = convert_video(CLIP, models[arch], tmp_p / f"{arch}-variant.mp4", cfg_v)
+                wv, tv = model_parallelism(cfg_v, "cpu", cores)
+                pure_v = max(inference_rate(models[arch], cfg_v.batch, 320, w, t, cfg_v.precision) for w, t in ((1, cores), (wv, tv)))
+                other_runs.append((flag, s4.frames / s4.phases["frames"], pure_v, s4.precision))
+                print(f"{arch} with {flag}: frame phase {other_runs[-1][1]:.1f} frames/s; best pure {pure_v:.1f} faces/s", flush=True)
         if not args.quick and rows and cores >= 2:
             # Overlap check: the model gets one thread on one core, the other stages have the rest.
             # If they overlap well the run gets close to that one thread's pure rate.
             arch = rows[-1][0]
             s3 = convert_video(CLIP, models[arch], tmp_p / f"{arch}-1x1.mp4", replace(cfg, workers=1, threads=1))
-            pure1 = inference_rate(models[arch], args.batch, 160, 1, 1)
+            pure1 = inference_rate(models[arch], args.batch, 160, 1, 1, cfg.precision)
             one_core = (s3, s3.frames / s3.phases["frames"], pure1)
             print(f"{arch} with 1 model worker × 1 thread: frame phase {one_core[1]:.1f} frames/s; pure 1×1 {pure1:.1f} faces/s", flush=True)
     load_after = os.getloadavg()[0]
@@ -281,6 +290,7 @@ def main() -> None:
     body = [
         f"Clip: `synthetic/aiface1/speech_512.mp4`, {'first ' + str(n) + ' frames' if n else f'all {total} frames'}, 512×512, 25 fps, with audio. "
         f"Settings: defaults (`ConvertConfig(batch={args.batch})`: {workers} model workers × {threads} thread(s) on {cores} cores, "
+        f"precision `{cfg.precision}` = {', '.join(sorted({r[1].precision for r in rows}))} on this CPU, "
         f"one-euro smoothing, learned∩hull mask, Reinhard colour, alpha blend, x264 `{cfg.preset}` CRF {cfg.crf}). "
         + (f"Each model trained {args.train_minutes:g} min on the shared pair first (its output is a face, as a user's model gives; "
          "the cost of the stages after the model depends on what it paints)." if args.train_minutes > 0 else
@@ -314,14 +324,13 @@ def main() -> None:
             f"Overlap check (`{rows[-1][0]}`, `--workers 1 --threads 1`: the model on one core, every other stage on the other): "
             f"frame phase {fps3:.1f} frames/s against {pure1:.1f} faces/s for the same single model thread alone = **{100 * fps3 / pure1:.0f} %**.",
         ]
-    if other_batch is not None:
-        b, fps4, pure_b = other_batch
-        arch, fps_default, best = rows[-1][0], rows[-1][4], rows[-1][3]
+    for flag, fps_v, pure_v, prec_v in other_runs:
+        arch, s_default, fps_default, best = rows[-1][0], rows[-1][1], rows[-1][4], rows[-1][3]
         body += [
             "",
-            f"The same `{arch}` run with `--batch {b}`: frame phase {fps4:.1f} frames/s against {fps_default:.1f} at batch {args.batch} "
-            f"({100 * fps4 / fps_default - 100:+.0f} %); best pure inference {pure_b:.1f} faces/s against {best:.1f} "
-            f"(frame phase / best pure at batch {b}: {100 * fps4 / pure_b:.0f} %).",
+            f"The same `{arch}` run with `{flag}` (model in {prec_v}): frame phase {fps_v:.1f} frames/s against {fps_default:.1f} "
+            f"with the defaults (model in {s_default.precision}, batch {cfg.batch}): {100 * fps_v / fps_default - 100:+.0f} %; "
+            f"best pure inference {pure_v:.1f} faces/s against {best:.1f} (frame phase / best pure with `{flag}`: {100 * fps_v / pure_v:.0f} %).",
         ]
     if extra is not None:
         preset, s2, fps2, size2 = extra

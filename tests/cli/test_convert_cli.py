@@ -142,3 +142,12 @@ def test_preview_names_its_png_once(shared_data, tiny_model, tmp_path, capsys):
     cap = capsys.readouterr()
     assert cap.out.strip() == f"preview of frame 3 written to {png}"
     assert str(png) not in cap.err  # the stderr reporter does not repeat it
+
+
+def test_fp16_on_a_cpu_is_a_one_line_error(tmp_path, tiny_model, capsys):
+    video = write_test_video(tmp_path / "in.mp4", frames=3)
+    out = tmp_path / "o.mp4"
+    rc = main(["convert", str(video), "--model", str(tiny_model), "--out", str(out), "--precision", "fp16", "--device", "cpu"])
+    assert rc == 2
+    _one_line_error(capsys, "fp16 needs a CUDA device")
+    assert not out.exists() and list(tmp_path.iterdir()) == [video]

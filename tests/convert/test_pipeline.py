@@ -282,6 +282,40 @@ def test_model_parallelism_shares_cores_out():
         ConvertConfig(workers=0)
 
 
+def test_runner_precision_bf16_stays_within_a_level_or_two_of_fp32():
+    import torch
+
+    from facedub.convert.pipeline import _Runner
+    from facedub.model import build_model, default_config
+
+    torch.manual_seed(0)
+    cfg = default_config("lite", width=0.25, learned_mask=True)
+
+    class Loaded:
+        net = build_model("lite", cfg)
+        config = cfg
+
+    x = np.random.default_rng(0).integers(0, 256, (4, cfg.size, cfg.size, 3), dtype=np.uint8)
+    fp32, bf16 = _Runner(Loaded, precision="fp32"), _Runner(Loaded, precision="bf16")
+    assert (fp32.precision, fp32.amp_dtype) == ("fp32", None)
+    assert (bf16.precision, bf16.amp_dtype) == ("bf16", torch.bfloat16)
+    (a, ma), (b, mb) = fp32(x), bf16(x)
+    assert a.dtype == b.dtype == np.uint8 and a.shape == b.shape == x.shape
+    d = np.abs(a.astype(int) - b.astype(int))
+    assert d.mean() < 1.0 and d.max() <= 4
+    assert ma is not None and mb is not None and mb.dtype == np.float32
+    assert np.abs(ma - mb).max() < 0.02
+
+
+def test_precision_is_checked_and_reported(video, tmp_path):
+    with pytest.raises(BadInput, match="precision must be one of"):
+        ConvertConfig(precision="int8")
+    for p in ("bf16", "fp32"):
+        det = helpers.FakeDetector((H, W))
+        s = convert_video(video, helpers.InvertNet(), tmp_path / f"{p}.mp4", ConvertConfig(precision=p, max_frames=4), detector=det)
+        assert s.precision == p and s.swapped == 4
+
+
 def test_finished_batches_hold_about_the_same_frames_whatever_the_batch():
     from facedub.convert.pipeline import finished_batches
 

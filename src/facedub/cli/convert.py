@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, PRESETS, SMOOTH_MODES
+from facedub.model.names import PRECISIONS
 
 
 def register(subparsers: Any) -> None:
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, metavar="N", default=None, help="CPU threads of each model worker (default: the cores shared out among the workers)")
     p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)")
     p.add_argument("--preset", choices=PRESETS, default=None, help="x264 speed preset, ultrafast … veryslow: faster presets make bigger files at the same quality (default veryfast)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None, help="the model's arithmetic: auto = bfloat16 where the CPU or GPU has fast units for it (about 1.4x faster on such a CPU; the faces differ from fp32 by at most a level or so), else fp32 (default auto; fp16 needs CUDA)")
     p.add_argument("--device", default=None, metavar="DEV", help="where the model runs: cpu, cuda, cuda:1 (default: CUDA when available)")
     p.add_argument("--reverse", action="store_true", default=None, help="swap the other way: put the model's target identity into footage of its source person")
     p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags, manifest and Content Credentials always stay")
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         workers=args.workers,
         threads=args.threads,
         device=args.device,
+        precision=args.precision,
         max_frames=args.frames,
         reverse=args.reverse,
         visible_label=False if args.no_visible_label else None,

@@ -81,6 +81,7 @@ class ConvertSummary:
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage spent working (summed over its threads)
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds: checks (consent, content gate, model load), frames, finish (tags, C2PA, manifest)
     warnings: tuple[str, ...] = ()
+    precision: str = "fp32"  # the model's arithmetic as run: fp32, bf16 or fp16
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,8 +190,10 @@ def load_convert_model(model: Any, device: str | None = None) -> Any:
 class _Runner:
     """Runs one decoder (the source's, or the target's when reversed) on batches of uint8 model inputs."""
 
-    def __init__(self, model: Any, reverse: bool = False) -> None:
+    def __init__(self, model: Any, reverse: bool = False, precision: str = "fp32") -> None:
         import torch
+
+        from facedub.model.precision import resolve_precision
 
         # The swap decodes with the *other* identity's decoder: normally the source's.
         self.side = "target" if reverse else "source"
@@ -202,14 +205,20 @@ class _Runner:
             self.device = next(self.net.parameters()).device
         except StopIteration:
             self.device = torch.device("cpu")
+        self.amp_dtype = resolve_precision(precision, self.device)  # None = plain fp32
+        self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
 
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-            rgb, mask = self.net(x, self.side)
-            rgb_np = rgb.clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            if self.amp_dtype is None:
+                rgb, mask = self.net(x, self.side)
+            else:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype):
+                    rgb, mask = self.net(x, self.side)
+            rgb_np = rgb.float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
             mask_np = None if mask is None else mask[:, 0].float().clamp(0, 1).contiguous().cpu().numpy()
         return rgb_np, mask_np
 
@@ -671,12 +680,12 @@ def convert_video(
     _check_paths(target, out, kind)
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
+    runner = _Runner(loaded, config.reverse, config.precision)
     # The single safety decision point: consent of both identities, content gate on the target.
     ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter)
 
     own_detector = detector is None
     det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
-    runner = _Runner(loaded, config.reverse)
     fps = float(reader.fps) if kind == "video" else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
     warnings: list[str] = []
@@ -758,6 +767,7 @@ def convert_video(
         busy={k: round(v, 3) for k, v in pipe.busy.items()},
         phases=phases,
         warnings=tuple(warnings),
+        precision=runner.precision,
     )
 
 
@@ -977,7 +987,7 @@ def convert_frame(
     """Swap the target face of one frame (no temporal smoothing). Returns (frame, face found)."""
     config = config or ConvertConfig()
     loaded = load_convert_model(model, config.device)
-    runner = _Runner(loaded, config.reverse)
+    runner = _Runner(loaded, config.reverse, config.precision)
     det = detector if detector is not None else _make_detector(video_mode=False)
     try:
         faces = det.detect(rgb)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+
+from facedub.model.names import PRECISIONS, Precision  # re-exported: facedub.train.PRECISIONS
 
 MIN_FACES = 20  # fewest faces a faceset needs for training (a few hundred is better)
 
@@ -20,10 +21,6 @@ class AugmentConfig:
     flip: bool = True  # random horizontal flip (half of the faces)
     colour: bool = True  # lightness/contrast/tint jitter
     colour_match: float = 0.5  # probability a face takes the colour statistics of the other identity
-
-
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,11 @@ from facedub.model.checkpoint import (
     read_meta,
     save_checkpoint,
 )
+from facedub.model.precision import resolve_precision
 from facedub.model.registry import ARCH_NAMES, DEFAULT_ARCH, build_model, default_config, get_arch
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
-from facedub.train.config import PRECISIONS, TrainConfig, TrainSummary
+from facedub.train.config import TrainConfig, TrainSummary
 from facedub.train.data import IdentityData, Sampler, check_faceset, load_identity, make_batch, val_batch
 from facedub.train.losses import reconstruction_loss, ssim
 from facedub.train.preview import ROWS, plateaued, write_loss_curve, write_preview
@@ -80,30 +81,6 @@ def _dist_env() -> tuple[int, int, int]:
 def _is_oom(e: BaseException) -> bool:
     msg = str(e).lower()
     return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg or "not enough memory" in msg)
-
-
-def _bf16_cpu_ok() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device`` (None = plain fp32)."""
-    if precision not in PRECISIONS:
-        raise BadInput(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        if precision == "fp16":
-            return torch.float16
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if precision == "fp16":
-        raise BadInput("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-    if precision == "bf16" or _bf16_cpu_ok():
-        return torch.bfloat16
-    return None
 
 
 def _descriptor_mean(fs: Faceset) -> list[float] | None:
