@@ -131,6 +131,12 @@ def test_preview_and_frames_on_shared_clip(shared_data, tiny_model, tmp_path, ca
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
     assert s["frames"] == 8 and s["swapped"] == 8 and s["audio"] and out.is_file()
+    from facedub.model.precision import bf16_cpu_ok
+
+    assert s["precision"] == ("bf16" if bf16_cpu_ok() else "fp32")  # auto: what this CPU does fast
+    rc = main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(out), "--frames", "2", "--precision", "fp32"])
+    assert rc == 0
+    assert capsys.readouterr().out.strip().endswith("frames/s (model in fp32)")
 
 
 @pytest.mark.shared

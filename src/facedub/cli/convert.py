@@ -96,6 +96,6 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
     else:
         print(
             f"{summary.output}: {summary.frames} frames ({summary.swapped} swapped, {summary.no_face} without the face) "
-            f"in {summary.seconds:.1f} s, {summary.frames_per_second:.1f} frames/s"
+            f"in {summary.seconds:.1f} s, {summary.frames_per_second:.1f} frames/s (model in {summary.precision})"
         )
     return 0

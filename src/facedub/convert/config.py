@@ -51,9 +51,9 @@ class ConvertConfig:
     max_gap: int = 5  # bridge face dropouts of up to this many frames by interpolating the landmarks
     identity_every: int = 25  # with several faces, re-check who is who with face descriptors every N frames
     max_distance: float = 0.6  # descriptor distance above which a face is not the target person
-    batch: int = 16  # faces per model call (16 runs `original` ~15 % faster than 8 on a 2-core CPU: its dense layers read their weights once a batch)
+    batch: int = 16  # faces per model call (on 2 CPU cores `original` converts 12–14 % faster at 16 than at 8)
     device: str | None = None  # torch device for the model; None = CUDA when available, else CPU
-    precision: Precision = "auto"  # the model's arithmetic: auto = bfloat16 where the CPU/GPU has fast units (≈1.4× faster on such a CPU, faces within 1 level of fp32), else fp32
+    precision: Precision = "auto"  # the model's arithmetic: auto = bfloat16 where the CPU/GPU has fast units (original 1.4× faster on such a CPU; faces within about a level of fp32), else fp32
     workers: int | None = None  # model workers running batches side by side; None = 2 on a CPU with 2+ cores, 1 on a GPU
     threads: int | None = None  # torch CPU threads of each model worker; None = the cores shared out among the workers
     crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
