@@ -335,7 +335,7 @@ def convert_and_eval(
             "into": into,
             "decoder": decoder,
             "clip": str(TARGET_CLIP[into].relative_to(SHARED_DATA.parent)) if SHARED_DATA.parent in TARGET_CLIP[into].parents else str(TARGET_CLIP[into]),
-            "convert": {"frames": cs.frames, "swapped": cs.swapped, "no_face": cs.no_face, "fps": round(cs.frames_per_second, 2), "load": lc.summary()},
+            "convert": {"frames": cs.frames, "swapped": cs.swapped, "no_face": cs.no_face, "fps": round(cs.frames_per_second, 2), "precision": cs.precision, "load": lc.summary()},
             "eval_seconds": round(secs, 1),
             "eval_load": le.summary(),
             "notes": list(rep.notes),

@@ -80,7 +80,24 @@ def render(results: dict[str, Any], order: list[str], snap: Path) -> str:
     keys = sorted({k for text in order for k in parse_setting(text)})
     if "" in order and keys:
         d = ConvertConfig()
-        lines += ["", "`defaults` is `ConvertConfig()`: " + ", ".join(f"{k} = {getattr(d, k)}" for k in keys) + "."]
+        ran = {(entry.get(dk) or {}).get("convert", {}).get("precision") for dk, *_ in DIRECTIONS for entry in [results.get("") or {}]} - {None}
+
+        def shown(k: str) -> str:
+            v = getattr(d, k)
+            return f"{k} = {v} (ran as {', '.join(sorted(ran))})" if k == "precision" and ran else f"{k} = {v}"
+
+        lines += ["", "`defaults` is `ConvertConfig()`: " + ", ".join(shown(k) for k in keys) + "."]
+    quality = read_json(snap.parent / "results.json", {})
+    unrecorded = any(
+        isinstance(e, dict) and "convert" in e and "precision" not in e["convert"]
+        for snap_entry in quality.values() if isinstance(snap_entry, dict) for e in snap_entry.values()
+    )
+    if unrecorded and any("precision" in parse_setting(text) for text in order):
+        lines += [
+            "",
+            "The quality section's conversions were made before convert had a `precision` setting, with the model in fp32; "
+            "the `precision=fp32` rows show what that changes.",
+        ]
     return "\n".join(lines)
 
 
