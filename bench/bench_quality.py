@@ -426,6 +426,15 @@ def render(work: Path, quick: bool) -> str:
         "expression error in inter-ocular distances (ratio = error / the target's own motion: 0 perfect, ≈1 frozen face); "
         "*jitter* = output / input landmark (lm) and pixel (px) jitter; *bg PSNR* outside the face."
     )
+    ran = sorted({
+        e["convert"].get("precision", "not recorded")
+        for a in measured
+        for snap_entry in read_json(work / a / "results.json", {}).values() if isinstance(snap_entry, dict)
+        for e in snap_entry.values() if isinstance(e, dict) and "convert" in e
+    })
+    if ran:
+        lines.append("")
+        lines.append(f"Model precision during these conversions (`ConvertConfig().precision` = `auto`): {', '.join(ran)}.")
     lines.append("")
     for arch in archs:
         if arch not in measured:
