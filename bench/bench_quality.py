@@ -400,6 +400,19 @@ def kept_subsection(arch: str) -> str | None:
     return sub.group(0).rstrip() if sub else None
 
 
+NOT_RECORDED = "not recorded"
+
+
+def conversion_precisions(results: dict[str, Any]) -> set[str]:
+    """The model precisions the conversions in ``results`` (a results.json) ran in; "not
+    recorded" for entries written before convert had a precision setting."""
+    return {
+        e["convert"].get("precision", NOT_RECORDED)
+        for snap_entry in results.values() if isinstance(snap_entry, dict)
+        for e in snap_entry.values() if isinstance(e, dict) and "convert" in e
+    }
+
+
 def render(work: Path, quick: bool) -> str:
     lines: list[str] = []
     measured = {a for a in ("lite", "original") if (work / a / "results.json").exists()}
@@ -426,12 +439,7 @@ def render(work: Path, quick: bool) -> str:
         "expression error in inter-ocular distances (ratio = error / the target's own motion: 0 perfect, ≈1 frozen face); "
         "*jitter* = output / input landmark (lm) and pixel (px) jitter; *bg PSNR* outside the face."
     )
-    ran = sorted({
-        e["convert"].get("precision", "not recorded")
-        for a in measured
-        for snap_entry in read_json(work / a / "results.json", {}).values() if isinstance(snap_entry, dict)
-        for e in snap_entry.values() if isinstance(e, dict) and "convert" in e
-    })
+    ran = sorted(set().union(*(conversion_precisions(read_json(work / a / "results.json", {})) for a in measured)))
     if ran:
         lines.append("")
         lines.append(f"Model precision during these conversions (`ConvertConfig().precision` = `auto`): {', '.join(ran)}.")

@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import REPO, write_section  # noqa: E402
-from bench.bench_quality import CLIPS, DIRECTIONS, SYN, _f, convert_and_eval, fmt_min, log, read_json, write_json  # noqa: E402
+from bench.bench_quality import CLIPS, DIRECTIONS, NOT_RECORDED, SYN, _f, conversion_precisions, convert_and_eval, fmt_min, log, read_json, write_json  # noqa: E402
 
 DEFAULT_SETTINGS = ("forehead=0", "", "sharpen=0.7")
 
@@ -80,18 +80,14 @@ def render(results: dict[str, Any], order: list[str], snap: Path) -> str:
     keys = sorted({k for text in order for k in parse_setting(text)})
     if "" in order and keys:
         d = ConvertConfig()
-        ran = {(entry.get(dk) or {}).get("convert", {}).get("precision") for dk, *_ in DIRECTIONS for entry in [results.get("") or {}]} - {None}
+        ran = conversion_precisions({"": results.get("") or {}}) - {NOT_RECORDED}
 
         def shown(k: str) -> str:
             v = getattr(d, k)
             return f"{k} = {v} (ran as {', '.join(sorted(ran))})" if k == "precision" and ran else f"{k} = {v}"
 
         lines += ["", "`defaults` is `ConvertConfig()`: " + ", ".join(shown(k) for k in keys) + "."]
-    quality = read_json(snap.parent / "results.json", {})
-    unrecorded = any(
-        isinstance(e, dict) and "convert" in e and "precision" not in e["convert"]
-        for snap_entry in quality.values() if isinstance(snap_entry, dict) for e in snap_entry.values()
-    )
+    unrecorded = NOT_RECORDED in conversion_precisions(read_json(snap.parent / "results.json", {}))
     if unrecorded and any("precision" in parse_setting(text) for text in order):
         lines += [
             "",

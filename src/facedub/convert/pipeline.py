@@ -213,11 +213,8 @@ class _Runner:
 
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-            if self.amp_dtype is None:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else contextlib.nullcontext():
                 rgb, mask = self.net(x, self.side)
-            else:
-                with torch.autocast(self.device.type, dtype=self.amp_dtype):
-                    rgb, mask = self.net(x, self.side)
             rgb_np = rgb.float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
             mask_np = None if mask is None else mask[:, 0].float().clamp(0, 1).contiguous().cpu().numpy()
         return rgb_np, mask_np
