@@ -25,6 +25,51 @@ produced it and the date. Rerun a section with its command; the others stay as t
 """
 
 
+_GEMM: dict[str, float] = {}
+
+
+def gemm_gflops(dtype: object = None, n: int = 1024, reps: int = 8) -> float:
+    """Best-of-3 GFLOP/s of an n×n matmul in ``dtype`` (default fp32) on torch's current threads."""
+    import time
+
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def cpu_flags() -> str:
+    """The vector units that decide CPU speed here: avx512*/amx/avx2 from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                keep = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+                return "+".join(keep) if keep else ("avx2, no AVX-512" if "avx2" in flags else "no AVX2")
+    except OSError:
+        pass
+    return "unknown"
+
+
+def gemm_line() -> str:
+    """'fp32 GEMM N GFLOP/s (1024², all threads)', measured once per process."""
+    if "fp32" not in _GEMM:
+        try:
+            _GEMM["fp32"] = gemm_gflops()
+        except Exception:  # torch is optional for some benchmarks
+            return "GEMM not measured (no torch)"
+    return f"fp32 GEMM {_GEMM['fp32']:.0f} GFLOP/s (1024², measured at write time; the host is shared, so it drifts)"
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -40,7 +85,7 @@ def machine() -> str:
         tv = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     except Exception:  # torch is optional for some benchmarks
         tv = "no torch"
-    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {tv}"
+    return f"{cpu} ({cpu_flags()}), {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {tv}; {gemm_line()}"
 
 
 def command() -> str:

@@ -31,20 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from bench._common import SHARED_DATA, write_section  # noqa: E402
-
-
-def gemm_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = []
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        best.append(2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
-    return max(best)
+from bench._common import SHARED_DATA, gemm_gflops, write_section  # noqa: E402
 
 
 def flops_per_example(net: torch.nn.Module, size: int) -> float:
@@ -188,8 +175,8 @@ def main() -> None:
         return
 
     load_start = os.getloadavg()[0]
-    peak32 = gemm_gflops(torch.float32)
-    peak16 = gemm_gflops(torch.bfloat16)
+    peak32 = gemm_gflops(torch.float32, n=2048, reps=10)
+    peak16 = gemm_gflops(torch.bfloat16, n=2048, reps=10)
     print(f"GEMM 2048²: fp32 {peak32:.1f} GFLOPS, bf16 {peak16:.1f} GFLOPS", flush=True)
     if args.quick:
         cases = [("lite", 16, "fp32"), ("lite", 16, "bf16"), ("original", 16, "bf16")]
@@ -209,8 +196,8 @@ def main() -> None:
     # This machine's GEMM rate drifts between runs (shared host); measure again after the
     # cases and keep the higher figure, so utilisation is never flattered by a slow first probe.
     peak32_start, peak16_start = peak32, peak16
-    peak32 = max(peak32, gemm_gflops(torch.float32))
-    peak16 = max(peak16, gemm_gflops(torch.bfloat16))
+    peak32 = max(peak32, gemm_gflops(torch.float32, n=2048, reps=10))
+    peak16 = max(peak16, gemm_gflops(torch.bfloat16, n=2048, reps=10))
     body = [
         f"2048² matmul on this machine, same run (higher of a probe before and after the cases; before: fp32 "
         f"{peak32_start:.1f}, bf16 {peak16_start:.1f}): **fp32 {peak32:.1f} GFLOPS**, bf16 {peak16:.1f} GFLOPS. "
