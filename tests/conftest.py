@@ -14,6 +14,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FACEDUB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _facedub_home_session(tmp_path_factory: pytest.TempPathFactory):
+    """The same FACEDUB_HOME for session- and module-scoped fixtures: consent records they
+    make are signed with the key the tests then trust (one signing key per test session)."""
+    old = os.environ.get("FACEDUB_HOME")
+    os.environ["FACEDUB_HOME"] = str(tmp_path_factory.getbasetemp() / "facedub-home")
+    yield
+    if old is None:
+        os.environ.pop("FACEDUB_HOME", None)
+    else:
+        os.environ["FACEDUB_HOME"] = old
+
+
 @pytest.fixture(autouse=True)
 def _facedub_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the signing CA and other per-user state out of the real home folder."""

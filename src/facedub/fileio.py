@@ -5,6 +5,7 @@ A crash or Ctrl-C leaves either the old file or the new one, never half of eithe
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -26,20 +27,60 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
 
     The temporary name keeps the target's extension (``suffix``) so that writers that pick a
-    format from the name (PIL, PyAV) still work.
+    format from the name (PIL, PyAV) still work. It is short and of fixed length
+    (``.fd`` + 8 random characters + ``.part`` + the extension, at most 32 bytes), so any
+    target name the file system accepts can be written.
+
+    An OS error about the target or the temporary file (a missing or read-only folder, a
+    full disk, a name too long) becomes a BadInput naming ``target``, never the temporary.
     """
     target = Path(target)
     suffix = target.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{suffix}", dir=target.parent)
+    if len(os.fsencode(suffix)) > MAX_SUFFIX:
+        suffix = ""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fd", suffix=f".part{suffix}", dir=target.parent)
+    except OSError as e:
+        raise _output_error(target, e) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, _FILE_MODE)
         os.replace(tmp_path, target)
+    except OSError as e:
+        if _about(e, tmp_path, target):
+            raise _output_error(target, e) from None
+        raise
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        try:
+            if tmp_path.exists():
+                tmp_path.unlink()
+        except OSError:
+            pass
+
+
+MAX_SUFFIX = 16  # longest extension kept in a temporary name (bytes)
+
+
+def _about(e: OSError, *paths: Path) -> bool:
+    """Whether an OSError concerns one of ``paths`` (or names no file: a full disk, a quota)."""
+    names = {str(p) for p in paths}
+    named = [f for f in (e.filename, getattr(e, "filename2", None)) if f is not None]
+    if not named:
+        return True
+    return any(str(f) in names or os.fsdecode(f) in names if isinstance(f, (str, bytes)) else False for f in named)
+
+
+def _output_error(target: Path, e: OSError) -> Exception:
+    from facedub.errors import BadInput
+
+    why = e.strerror or str(e)
+    if e.errno == errno.ENAMETOOLONG:
+        why = "name too long"
+    elif e.errno == errno.EISDIR:
+        why = "is a folder"
+    return BadInput(f"{target}: cannot write ({why})")
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

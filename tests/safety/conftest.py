@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def facedub_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep C2PA keys out of the real ~/.config (one local CA per test session)."""
-    home = tmp_path_factory.getbasetemp() / "facedub_home"
+    home = tmp_path_factory.getbasetemp() / "facedub-home"  # the same key as tests/conftest.py
     monkeypatch.setenv("FACEDUB_HOME", str(home))
     monkeypatch.delenv("FACEDUB_C2PA_CERT", raising=False)
     monkeypatch.delenv("FACEDUB_C2PA_KEY", raising=False)

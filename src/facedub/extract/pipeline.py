@@ -116,16 +116,32 @@ def extract_faceset(
         raise BadInput("extract: no input given")
     files = expand_inputs(list(inputs))
     out = Path(out)
-    _prepare_output(out)
+    # Every check before anything is created on disk: the output path, each input opened,
+    # the content gate, the consent record and whether it may be bound to this faceset.
+    from facedub.outputs import check_output
+
+    check_output(out, kind="faceset", inputs=[*inputs, *files, config.reference, config.consent], create_parents=True)
     readers = [open_media(f) for f in files]  # every input checked before any work
     # The single safety decision point: content gate on every input, consent record validated.
     policy.check_inputs(files, reporter)
     consent = policy.consent_for_faceset(config.consent) if config.consent else None
 
     existing = load_faceset(out) if faceset_exists(out) else None
+    pending_consent = _consent_to_bind(out, existing, consent, config.consent)
     reference, ref_sha = (None, None)
     if config.reference:
         reference, ref_sha = _reference_descriptor(Path(config.reference))
+    if pending_consent is not None and reference is not None and existing is not None and existing.faces:
+        _check_reference_matches(out, existing, reference, config)
+    created = _prepare_output(out)
+    try:
+        return _extract_into(out, files, readers, config, reporter, existing, consent, pending_consent, reference, ref_sha, t0)
+    except BaseException:
+        _undo_created(out, created)
+        raise
+
+
+def _extract_into(out, files, readers, config, reporter, existing, consent, pending_consent, reference, ref_sha, t0):  # noqa: ANN001, ANN202
     settings = _settings(config, ref_sha)
     run = _Run(
         out=out,
@@ -135,7 +151,9 @@ def extract_faceset(
         old_faces=list(existing.faces) if existing else [],
         removed=existing.removed if existing else (),
         created=(existing.created if existing and existing.created else _now()),
-        consent=consent if consent is not None else (existing.consent if existing else None),
+        # A record for a faceset that has faces but no record waits until this run has kept
+        # faces of the person already there (see _consent_to_bind).
+        consent=(existing.consent if existing else None) if pending_consent is not None else consent,
         reference=reference,
         settings=settings,
     )
@@ -206,6 +224,18 @@ def extract_faceset(
             f"left out {run.rejected['other_person']} faces that are not the person already in {out}; "
             "extract into a new folder to collect someone else"
         )
+    if pending_consent is not None:
+        if not _kept_faces(run):
+            raise BadInput(
+                f"{config.consent}: not bound to {out}: no face in these inputs was kept as the person already "
+                f"in the faceset, so the record cannot be shown to be theirs; extract their footage with it, or "
+                f"use 'facedub consent rebind {out} --consent {config.consent} --reason TEXT'"
+            )
+        run.consent = pending_consent
+        save_faceset(_build_faceset(run, final=True), run.out)
+        _log_binding(out, None, pending_consent)
+    elif consent is not None and (existing is None or existing.consent is None):
+        _log_binding(out, None, consent)
     if errors:
         raise BadInput(f"{errors[0]} (the faceset {out} is valid and holds {total} faces)" + (f"; {len(errors) - 1} more bad input(s), see above" if len(errors) > 1 else ""))
     faceset = _build_faceset(run, final=True)
@@ -235,18 +265,79 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _prepare_output(out: Path) -> None:
+def _prepare_output(out: Path) -> list[Path]:
+    """Create the faceset folder and faces/; return the folders this made (to undo on refusal)."""
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: output exists and is not a folder")
+    created = [q for q in (out / FACES_DIR, out, *out.parents) if not q.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / FACES_DIR).mkdir(exist_ok=True)
-        probe = out / f".facedub-write-test-{os.getpid()}"
+        probe = out / f".fd-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
         reason = e.strerror or str(e)
+        _undo_created(out, created)
         raise BadInput(f"{out}: cannot write the faceset here ({reason})") from None
+    return created
+
+
+def _undo_created(out: Path, created: list[Path]) -> None:
+    """After a refusal: remove the folders this run made, when no faceset was written in them."""
+    if not created or faceset_exists(out):
+        return
+    import shutil
+
+    if out in created:
+        shutil.rmtree(out, ignore_errors=True)  # only this run's crops are in it
+    for q in created:  # faces/, then the parents made for it (each only when empty)
+        try:
+            q.rmdir()
+        except OSError:
+            pass
+
+
+def _consent_to_bind(out: Path, existing: Faceset | None, consent: dict[str, Any] | None, path: str | None) -> dict[str, Any] | None:
+    """The binding rules for ``extract --consent`` on an existing faceset (checked before any work).
+
+    * a new or empty faceset takes the record (returns None: bound as usual);
+    * the same record again: nothing to do (None);
+    * a faceset carrying ANOTHER record: refused — replacing a record is only done on purpose,
+      with ``facedub consent rebind``, which records who, when and why;
+    * a faceset with faces but no record: the record is returned as *pending*; it is bound
+      only if this run keeps faces that match the person already there (the same identity
+      test that keeps one person per faceset).
+    """
+    if consent is None or existing is None:
+        return None
+    old = existing.consent
+    if old is not None:
+        if old.get("id") == consent.get("id"):
+            return None
+        raise BadInput(
+            f"{path}: {out} already carries consent record {old.get('id')} for {old.get('subject')!r}; "
+            f"a faceset's record is replaced only on purpose: 'facedub consent rebind {out} --consent {path} --reason TEXT'"
+        )
+    return consent if existing.faces else None
+
+
+def _check_reference_matches(out: Path, existing: Faceset, reference: np.ndarray, config: ExtractConfig) -> None:
+    descs = [f.descriptor_array() for f in existing.faces if f.descriptor is not None]
+    if not descs:
+        return
+    d = float(np.linalg.norm(np.mean(descs, axis=0) - reference))
+    if d >= config.match_distance:
+        raise BadInput(
+            f"{config.consent}: not bound to {out}: the faces already there are not the person in "
+            f"{config.reference} (identity distance {d:.2f}, limit {config.match_distance})"
+        )
+
+
+def _log_binding(out: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+    from facedub.safety.consent import append_history
+
+    append_history(out, "bind", old, new, "extract --consent")
 
 
 def _reference_descriptor(path: Path) -> tuple[np.ndarray, str]:
