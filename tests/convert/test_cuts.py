@@ -1,0 +1,129 @@
+"""Shot-cut detection: hard cuts found; camera motion and light changes are not cuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facedub.convert.cuts import CutDetector, change_score, find_cuts, is_cut, signature
+
+S = 160
+
+
+def _scene(seed: int, size: int = 2 * S) -> np.ndarray:
+    """A smooth random picture (blobs at several scales), like a blurred real scene."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), np.float32)
+    for cells in (4, 9, 23):
+        img += cv2.resize(rng.uniform(0, 1, (cells, cells, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    img -= img.min()
+    return (img / img.max() * 200 + 20).astype(np.uint8)
+
+
+def _view(scene: np.ndarray, cx: float, cy: float, zoom: float = 1.0, angle: float = 0.0, gain: float | np.ndarray = 1.0) -> np.ndarray:
+    """An S×S camera view of ``scene`` centred on (cx, cy), zoomed, rolled and with a gain."""
+    m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
+    m[:, 2] += (S / 2 - cx, S / 2 - cy)
+    out = cv2.warpAffine(scene, m, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    return np.clip(out.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def _shot(seed: int, n: int, **motion) -> list[np.ndarray]:
+    scene = _scene(seed)
+    frames = []
+    for i in range(n):
+        k = i / max(n - 1, 1)
+        frames.append(
+            _view(
+                scene,
+                S + motion.get("pan", 0.0) * (k - 0.5),
+                S,
+                zoom=motion.get("zoom", (1.0, 1.0))[0] + (motion.get("zoom", (1.0, 1.0))[1] - motion.get("zoom", (1.0, 1.0))[0]) * k,
+                angle=motion.get("roll", 0.0) * np.sin(2 * np.pi * k),
+                gain=motion.get("gain", (1.0, 1.0))[0] + (motion.get("gain", (1.0, 1.0))[1] - motion.get("gain", (1.0, 1.0))[0]) * k,
+            )
+        )
+    return frames
+
+
+def test_hard_cuts_between_shots_are_found_at_their_first_frame():
+    frames = _shot(1, 12) + _shot(2, 10) + _shot(3, 8) + _shot(1, 6)
+    assert find_cuts(frames) == [12, 22, 30]
+
+
+@pytest.mark.parametrize(
+    "motion",
+    [
+        {"pan": 120.0},  # 120 px over 20 frames: 6 px (4 % of the width) a frame
+        {"zoom": (0.6, 1.4)},
+        {"roll": 30.0},  # ±30° within the shot
+        {"gain": (0.5, 1.4)},  # brightness ramp
+        {"pan": 60.0, "zoom": (1.2, 0.8), "roll": 15.0, "gain": (1.3, 0.7)},
+    ],
+)
+def test_camera_motion_and_brightness_ramps_are_not_cuts(motion):
+    frames = _shot(4, 20, **motion)
+    det = CutDetector()
+    assert [i for i, f in enumerate(frames) if det.update(f)] == []
+    # ... and a cut into or out of the moving shot is still found.
+    assert find_cuts(_shot(5, 5) + frames + _shot(6, 5)) == [5, 25]
+
+
+def test_white_balance_drift_and_noise_are_not_cuts():
+    scene = _scene(7)
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(20):
+        wb = np.array([1.0 + 0.015 * i, 1.0, 1.0 - 0.015 * i], np.float32)
+        f = _view(scene, S, S, gain=wb).astype(np.float32) + rng.normal(0, 6, (S, S, 3))
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    assert find_cuts(frames) == []
+
+
+def test_cut_to_and_from_a_black_frame():
+    black = np.zeros((S, S, 3), np.uint8)
+    frames = _shot(8, 4) + [black] * 3 + _shot(9, 4)
+    assert find_cuts(frames) == [4, 7]
+
+
+def test_score_is_small_for_motion_and_large_for_another_picture():
+    a = _scene(10)
+    v0, v1 = _view(a, S, S), _view(a, S + 5, S - 3, zoom=1.03, angle=2.0)
+    other = _view(_scene(11), S, S)
+    assert change_score(signature(v0), signature(v1)) < 0.03
+    assert change_score(signature(v0), signature(other)) > 0.2
+    assert signature(np.zeros((1080, 1920, 3), np.uint8)).shape == (48, 48)
+
+
+def test_adaptive_rule_raises_the_bar_for_busy_shots():
+    assert is_cut(0.1, [0.01] * 8)
+    assert not is_cut(0.1, [0.05] * 8)  # a shot that changes a lot all the time
+    assert not is_cut(0.05, [])  # under the absolute threshold
+    assert is_cut(0.5, [0.05] * 8, threshold=0.08)
+    with pytest.raises(ValueError):
+        CutDetector(threshold=0.0)
+
+
+def test_reset_forgets_the_previous_frame():
+    det = CutDetector()
+    det.update(_view(_scene(12), S, S))
+    det.reset()
+    assert det.update(_view(_scene(13), S, S)) is False  # the first frame after a reset is no cut
+
+
+@pytest.mark.shared
+def test_cuts_between_real_clips_and_none_inside(shared_data: Path):
+    from facedub.media.reader import open_media
+
+    def clip(rel: str, n: int, size=(360, 288)) -> list[np.ndarray]:
+        return [cv2.resize(f.rgb, size, interpolation=cv2.INTER_AREA) for f in open_media(shared_data / rel).frames(limit=n)]
+
+    a = clip("synthetic/aiface1/speech_512.mp4", 20)
+    b = clip("synthetic/aiface2/intro_512.mp4", 12)
+    g1, g2, g3 = clip("grid/bbaf2n.mpg", 12), clip("grid/brbk7n.mpg", 12), clip("grid/swiz3n.mpg", 12)
+    frames = a + b + g1 + g2 + g3 + a[:6]
+    # Two GRID speakers in the same blue studio are the hardest case (scores 0.087-0.45 measured).
+    assert find_cuts(frames) == [20, 32, 44, 56, 68]
