@@ -120,8 +120,8 @@ def test_existing_output_survives_an_aborted_write(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(BadInput, match="does not exist"):
         VideoWriter(tmp_path / "missing" / "o.mp4", 64, 48, 25)
-    with pytest.raises(BadInput, match="even"):
-        VideoWriter(tmp_path / "o.mp4", 63, 48, 25)
+    with pytest.raises(BadInput, match="0x48"):
+        VideoWriter(tmp_path / "o.mp4", 0, 48, 25)
     with pytest.raises(BadInput, match="extension"):
         VideoWriter(tmp_path / "o.avi", 64, 48, 25)
     w = VideoWriter(tmp_path / "o.mp4", 64, 48, 25)

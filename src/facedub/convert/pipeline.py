@@ -632,7 +632,7 @@ class _ImageSink:
         self.path = path
         self.frame: np.ndarray | None = None
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, time: float | None = None) -> None:
         self.frame = rgb
 
     def close(self) -> None:
@@ -711,7 +711,9 @@ def convert_video(
                     audio_duration=None if config.max_frames is None else config.max_frames / reader.fps,
                     metadata=ctx.writer_metadata(),
                     threads=encoder_threads(reader.width, reader.height),
+                    timed=True,  # each frame keeps its input timestamp (variable frame rate, audio sync)
                 )
+                warnings.extend(reader.notes() + sink.notes)  # rotation, deinterlacing, padding, streams left out
             else:
                 sink = _ImageSink(tmp)
             t_frames = time.perf_counter()
@@ -731,6 +733,7 @@ def convert_video(
                 sink.abort()
                 raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
             sink.close()
+            warnings.extend(getattr(reader, "problems", []))  # frames the decoder could not read
             t_finish = time.perf_counter()
             phases["frames"] = round(t_finish - t_frames, 3)
             policy.finalize_output(tmp, ctx, final_path=out)
@@ -896,7 +899,7 @@ def _run(
     def encode() -> None:
         for it in pipe.items(q_out):
             t = time.perf_counter()
-            sink.write(it.out)
+            sink.write(it.out, it.time)
             pipe.add_busy("encode", time.perf_counter() - t)
             pipe.put(q_done, (it.lm_s is not None, it.bridged))
         pipe.put(q_done, _END)

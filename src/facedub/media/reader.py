@@ -6,6 +6,18 @@ an input becomes a one-line :class:`facedub.errors.BadInput` naming the file.
 
 Images are normalised to 8-bit RGB: transparency (RGBA, LA, palette with alpha) is composited
 on white, 16-bit and float images are rescaled, EXIF rotation is applied.
+
+Videos as cameras and phones make them:
+
+- a rotation (or mirror) in the metadata (display matrix, e.g. a phone held upright) is
+  applied, so frames come out upright as players show them, and ``width``/``height`` are the
+  displayed size;
+- every frame keeps its own timestamp (``Frame.time``), so variable frame rate survives;
+- any pixel format FFmpeg decodes (10-bit, 4:2:2, 4:4:4 …) is converted to 8-bit RGB;
+- interlaced video (frames flagged interlaced by the decoder) is deinterlaced with FFmpeg's
+  ``bwdif`` filter, one output frame per input frame, field order taken from the stream;
+- a packet the decoder rejects (corrupt data mid-file) is skipped and decoding goes on;
+  what was skipped is listed in ``MediaReader.problems`` for the caller's summary.
 """
 
 from __future__ import annotations
@@ -14,7 +26,8 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from fractions import Fraction
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -122,11 +135,92 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+# ---------------------------------------------------------------------------------------
+# Orientation (display matrix) and field order: pure helpers
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Orientation:
+    """How stored frames map to what players show: optional transpose, then flips.
+
+    Built from FFmpeg's display matrix: a point (x, y) of the stored frame is shown at
+    (a·x + c·y, b·x + d·y), with a, b, c, d each -1, 0 or 1 for the eight right-angle cases.
+    """
+
+    transpose: bool = False  # rows become columns (a quarter turn, with the flips below)
+    flip_x: bool = False  # then mirror left-right
+    flip_y: bool = False  # then mirror top-bottom
+
+    @property
+    def identity(self) -> bool:
+        return not (self.transpose or self.flip_x or self.flip_y)
+
+    def apply(self, img: np.ndarray) -> np.ndarray:
+        """The frame as players show it (a view; copy it if you need contiguous memory)."""
+        out = img.swapaxes(0, 1) if self.transpose else img
+        if self.flip_x:
+            out = out[:, ::-1]
+        if self.flip_y:
+            out = out[::-1]
+        return out
+
+    def shown_size(self, width: int, height: int) -> tuple[int, int]:
+        return (height, width) if self.transpose else (width, height)
+
+    def describe(self) -> str:
+        """Plain words: 'rotated 90° clockwise', 'mirrored left-right', …"""
+        turns = {  # (transpose, flip_x, flip_y) → words
+            (False, False, False): "upright",
+            (True, True, False): "rotated 90° clockwise",
+            (True, False, True): "rotated 90° counter-clockwise",
+            (False, True, True): "rotated 180°",
+            (False, True, False): "mirrored left-right",
+            (False, False, True): "mirrored top-bottom",
+            (True, False, False): "transposed (mirrored across the diagonal)",
+            (True, True, True): "transposed across the other diagonal",
+        }
+        return turns[(self.transpose, self.flip_x, self.flip_y)]
+
+
+def orientation_from_matrix(matrix: tuple[int, ...] | list[int] | None) -> Orientation:
+    """:class:`Orientation` of an FFmpeg display matrix (9 ints, 16.16 fixed point).
+
+    Angles other than right angles are rounded to the nearest right angle (players differ on
+    them too). ``None`` or a degenerate matrix: upright.
+    """
+    if matrix is None or len(matrix) < 5:
+        return Orientation()
+    a, b, c, d = (float(matrix[i]) / 65536.0 for i in (0, 1, 3, 4))
+    if abs(a) + abs(d) >= abs(b) + abs(c):  # no transpose: x' = a·x, y' = d·y
+        if a == 0 and d == 0:
+            return Orientation()
+        return Orientation(False, a < 0, d < 0)
+    # transpose: x' = c·y, y' = b·x → out = img.T, then flips by the signs of c and b
+    return Orientation(True, c < 0, b < 0)
+
+
+FIELD_ORDERS = {0: "unknown", 1: "progressive", 2: "top field first", 3: "bottom field first", 4: "top field first", 5: "bottom field first"}
+
+
+def _display_matrix(frame: Any) -> tuple[int, ...] | None:
+    import struct
+
+    for sd in getattr(frame, "side_data", ()) or ():
+        if getattr(getattr(sd, "type", None), "name", "") == "DISPLAYMATRIX":
+            raw = bytes(sd)
+            if len(raw) >= 36:
+                return struct.unpack("<9i", raw[:36])
+    return None
+
+
 class MediaReader:
     """Frames of one video, one image or a folder of images.
 
     Attributes: ``path``, ``kind``, ``fps``, ``frame_count`` (estimated for some videos),
-    ``width``, ``height``, ``has_audio``.
+    ``width``, ``height`` (as shown: after the rotation in the metadata), ``has_audio``,
+    ``orientation`` (what is done to stored frames to show them upright), ``interlaced`` and
+    ``field_order`` (deinterlaced on reading), ``pix_fmt`` (the stored pixel format),
+    ``time_base`` (of the video stream's timestamps), ``problems`` (one line per frame that
+    could not be decoded, filled while reading) and :meth:`notes` (what reading did).
     """
 
     def __init__(
@@ -140,6 +234,13 @@ class MediaReader:
         has_audio: bool,
         images: list[Path] | None = None,
         count_exact: bool = False,
+        *,
+        orientation: Orientation = Orientation(),
+        interlaced: bool = False,
+        field_order: str = "unknown",
+        pix_fmt: str = "",
+        time_base: Fraction | None = None,
+        stored_size: tuple[int, int] | None = None,
     ) -> None:
         self.path = path
         self.count_exact = count_exact  # frame_count comes from the container header, not an estimate
@@ -149,7 +250,24 @@ class MediaReader:
         self.width = width
         self.height = height
         self.has_audio = has_audio
+        self.orientation = orientation
+        self.interlaced = interlaced
+        self.field_order = field_order
+        self.pix_fmt = pix_fmt
+        self.time_base = time_base
+        self.stored_size = stored_size or (width, height)
+        self.problems: list[str] = []  # filled while reading: frames skipped as undecodable
         self._images = images or []
+
+    def notes(self) -> list[str]:
+        """What reading does to this input that a user may want to know (one line each)."""
+        out = []
+        if not self.orientation.identity:
+            w, h = self.stored_size
+            out.append(f"{self.path}: {self.orientation.describe()} as its metadata says ({w}x{h} stored, {self.width}x{self.height} shown); frames are processed and written upright")
+        if self.interlaced:
+            out.append(f"{self.path}: interlaced ({self.field_order}); deinterlaced with bwdif, one frame per frame")
+        return out
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
@@ -161,8 +279,9 @@ class MediaReader:
         threads: decoding overlaps the caller's work); 1 decodes on the calling thread only,
         which costs less CPU per frame (no hand-over between threads) — for callers whose
         other threads already keep every core busy.
-        Raises BadInput (after yielding what it could) when a video turns out truncated or
-        corrupt part-way.
+        A packet the decoder rejects is skipped (listed in ``problems``); raises BadInput
+        (after yielding what it could) when a video turns out truncated, or so corrupt that
+        nothing more decodes.
         """
         if every < 1:
             raise ValueError("every must be >= 1")
@@ -186,41 +305,151 @@ class MediaReader:
         n = 0
         index = -1
         limited = False
+        self.problems = []
         try:
             container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError) as e:
             raise BadInput(f"{self.path}: cannot open video ({_first_line(e)})") from None
+        decoder = _Decoder(self, container, threads)
         try:
-            stream = container.streams.video[0]
-            if threads is None:
-                stream.thread_type = "AUTO"  # frame + slice threads: decode overlaps our work
-            else:
-                stream.thread_count = int(threads)
-            fps = self.fps
-            decode = container.decode(stream)
-            while True:
-                try:
-                    frame = next(decode)
-                except StopIteration:
-                    break
-                except (av.error.FFmpegError, OSError, ValueError) as e:
-                    where = f"after frame {index}" if index >= 0 else "before the first frame"
-                    raise BadInput(f"{self.path}: video is truncated or corrupt, decoding stopped {where} ({_first_line(e)})") from None
+            for frame in decoder.frames():
                 index += 1
                 if index < start or index % every:
                     continue
                 if limit is not None and n >= limit:
                     limited = True
                     break
-                t = float(frame.time) if frame.time is not None else index / fps
-                yield Frame(index, t, frame.to_ndarray(format="rgb24"))
+                t = float(frame.time) if frame.time is not None else index / self.fps
+                rgb = frame.to_ndarray(format="rgb24")
+                if not self.orientation.identity:
+                    rgb = np.ascontiguousarray(self.orientation.apply(rgb))
+                yield Frame(index, t, rgb)
                 n += 1
+        except _Broken as e:
+            where = f"after frame {index}" if index >= 0 else "before the first frame"
+            raise BadInput(f"{self.path}: video is truncated or corrupt, decoding stopped {where} ({e})") from None
         finally:
             container.close()
+        if not limited:
+            self.problems = decoder.problems()
         if index < 0:
             raise BadInput(f"{self.path}: video holds no decodable frames (truncated or corrupt)")
-        if not limited and self.count_exact and index + 1 < 0.98 * self.frame_count - 1:
+        if not limited and self.count_exact and index + 1 + decoder.lost < 0.98 * self.frame_count - 1:
             raise BadInput(f"{self.path}: video is truncated: it ends after {index + 1} of the {self.frame_count} frames its header announces")
+
+
+class _Broken(Exception):
+    """Decoding cannot go on (demuxer error, or too many bad packets in a row)."""
+
+
+# Packets in a row the decoder may reject before the file counts as broken, not damaged.
+MAX_BAD_PACKETS_IN_A_ROW = 25
+
+
+class _Decoder:
+    """Packet-by-packet decoding of the first video stream: bad packets are skipped and
+    remembered, interlaced frames go through ``bwdif``."""
+
+    def __init__(self, reader: MediaReader, container: Any, threads: int | None) -> None:
+        self.reader = reader
+        self.container = container
+        self.stream = container.streams.video[0]
+        if threads is None:
+            self.stream.thread_type = "AUTO"  # frame + slice threads: decode overlaps our work
+        else:
+            self.stream.thread_count = int(threads)
+        self.bad: list[float | None] = []  # times of the packets the decoder rejected
+        self.packet_pts: set[int] = set()
+        self.frame_pts: set[int] = set()
+        self.corrupt_frames: list[float] = []  # decoded, but flagged as concealed errors
+        self.lost = 0
+        self._graph: Any = None
+
+    def _time(self, pts: int | None) -> float | None:
+        tb = self.stream.time_base
+        return None if pts is None or tb is None else float(pts * tb)
+
+    def frames(self) -> Iterator[Any]:
+        import av
+
+        in_a_row = 0
+        demux = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, OSError, ValueError) as e:
+                raise _Broken(_first_line(e)) from None
+            if packet.pts is not None and packet.size:
+                self.packet_pts.add(int(packet.pts))
+            try:
+                decoded = packet.decode()
+            except (av.error.FFmpegError, ValueError) as e:
+                if isinstance(e, av.error.EOFError):
+                    break
+                self.bad.append(self._time(packet.pts))
+                in_a_row += 1
+                if in_a_row > MAX_BAD_PACKETS_IN_A_ROW:
+                    raise _Broken(f"{in_a_row} packets in a row could not be decoded: {_first_line(e)}") from None
+                continue
+            if decoded:
+                in_a_row = 0
+            for frame in decoded:
+                if frame.pts is not None:
+                    self.frame_pts.add(int(frame.pts))
+                if getattr(frame, "is_corrupt", False):
+                    self.corrupt_frames.append(float(frame.time) if frame.time is not None else -1.0)
+                yield from self._deinterlace(frame)
+        yield from self._deinterlace(None)
+
+    def _deinterlace(self, frame: Any) -> Iterator[Any]:
+        """``frame`` through bwdif when the video is interlaced; None flushes."""
+        import av
+
+        if not self.reader.interlaced:
+            if frame is not None:
+                yield frame
+            return
+        if self._graph is None:
+            if frame is None:
+                return
+            self._graph = av.filter.Graph()
+            src = self._graph.add_buffer(template=self.stream)
+            # send_frame: one output frame per input frame (same rate and timestamps);
+            # parity auto: field order from the frames; interlaced: progressive frames pass as they are.
+            bw = self._graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+            sink = self._graph.add("buffersink")
+            src.link_to(bw)
+            bw.link_to(sink)
+            self._graph.configure()
+        self._graph.push(frame)
+        while True:
+            try:
+                yield self._graph.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+
+    def problems(self) -> list[str]:
+        """One line per undecodable frame (up to 10, then a count), and concealed frames."""
+        out: list[str] = []
+        path, fps = self.reader.path, self.reader.fps or 25.0
+        start = self._time(self.stream.start_time) or 0.0
+        if self.bad:
+            lost_pts = sorted(self.packet_pts - self.frame_pts)
+            times = [self._time(p) for p in lost_pts] if lost_pts else self.bad
+            self.lost = max(len(times), len(self.bad))
+            for t in times[:10]:
+                if t is None:
+                    out.append(f"{path}: a frame could not be decoded (corrupt data) and was skipped")
+                else:
+                    out.append(f"{path}: frame {round((t - start) * fps)} at {t - start:.2f} s could not be decoded (corrupt data) and was skipped; the frames around it were read")
+            if len(times) > 10:
+                out.append(f"{path}: {len(times) - 10} more frames could not be decoded and were skipped")
+        if self.corrupt_frames:
+            ts = ", ".join(f"{t - start:.2f} s" for t in self.corrupt_frames[:5]) + (" …" if len(self.corrupt_frames) > 5 else "")
+            out.append(f"{path}: {len(self.corrupt_frames)} frame(s) decoded with concealed errors (damaged data) at {ts}")
+        return out
 
 
 def open_media(path: str | os.PathLike[str]) -> MediaReader:
@@ -240,6 +469,25 @@ def open_media(path: str | os.PathLike[str]) -> MediaReader:
         w, h = _probe_image(p)
         return MediaReader(p, "image", 0.0, 1, w, h, False, [p])
     return _open_video(p)
+
+
+def _first_frame(container: Any, stream: Any) -> Any:
+    """The first frame that decodes (None when none does in the first packets)."""
+    import av
+
+    bad = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    return frame
+            except (av.error.FFmpegError, ValueError):
+                bad += 1
+                if bad > MAX_BAD_PACKETS_IN_A_ROW:
+                    return None
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    return None
 
 
 def _open_video(p: Path) -> MediaReader:
@@ -282,6 +530,19 @@ def _open_video(p: Path) -> MediaReader:
         if min(w, h) < MIN_IMAGE_SIDE:
             raise BadInput(f"{p}: video is only {w}x{h} px, too small to hold a face")
         has_audio = bool(container.streams.audio)
+        time_base = stream.time_base
+        pix_fmt = str(stream.codec_context.pix_fmt or "")
+        field_order = FIELD_ORDERS.get(int(getattr(stream.codec_context, "field_order", 0) or 0), "unknown")
+        # Rotation and interlacing show on the decoded frames (side data, flags): look at the first.
+        first = _first_frame(container, stream)
+        orientation = orientation_from_matrix(_display_matrix(first)) if first is not None else Orientation()
+        interlaced = bool(first is not None and getattr(first, "interlaced_frame", False)) or field_order not in ("unknown", "progressive")
+        if interlaced and field_order in ("unknown", "progressive"):
+            field_order = "field order from the frames"
     finally:
         container.close()
-    return MediaReader(p, "video", fps, count, w, h, has_audio, count_exact=exact)
+    sw, sh = orientation.shown_size(w, h)
+    return MediaReader(
+        p, "video", fps, count, sw, sh, has_audio, count_exact=exact, orientation=orientation, interlaced=interlaced,
+        field_order=field_order, pix_fmt=pix_fmt, time_base=time_base, stored_size=(w, h),
+    )

@@ -1,10 +1,22 @@
-"""H.264 video writer that copies the audio of another file unchanged (PyAV / libx264).
+"""H.264 video writer that copies the audio and subtitles of another file unchanged (PyAV / libx264).
 
 ``VideoWriter(path, width, height, fps, audio_from=...)`` encodes RGB frames to H.264
-yuv420p and muxes the audio packets of ``audio_from`` into the same file as they are (a
-remux: no re-encode, bit-identical packets). The file is written under a temporary name
-beside ``path`` and renamed onto it by ``close()``; an error (or ``abort()``) removes it, so
-a crash never leaves half a file under the output name.
+yuv420p and muxes the audio and subtitle packets of ``audio_from`` (every such stream, with
+its language and title) into the same file as they are (a remux: no re-encode, bit-identical
+packets). The file is written under a temporary name beside ``path`` and renamed onto it by
+``close()``; an error (or ``abort()``) removes it, so a crash never leaves half a file under
+the output name.
+
+Files as cameras make them:
+
+- ``write(rgb, time=t)`` gives a frame its own timestamp (seconds, on the clock of
+  ``audio_from``): variable frame rate is kept, and audio stays in sync because both keep the
+  source's clock. Without ``time`` frames are spaced 1/fps apart from 0, as before.
+- yuv420p needs an even width and height: an odd size (e.g. 641x359) is padded by one pixel
+  on the right and/or bottom, repeating the last column/row (642x360). Nothing of the picture
+  is lost; ``notes`` says so.
+- A subtitle stream the output container cannot hold (e.g. SubRip in MP4) is left out with a
+  line in ``notes`` (write .mkv to keep it); audio that cannot be copied is a BadInput.
 """
 
 from __future__ import annotations
@@ -22,6 +34,13 @@ from facedub.errors import BadInput
 # Container format by file extension.
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
+# Stream types copied from ``audio_from``.
+COPIED_TYPES = ("audio", "subtitle")
+
+# Time base of the video stream when frames carry their own timestamps: fine enough for any
+# rate (3003 ticks per NTSC frame, 3600 at 25 fps, 1500 at 60 fps).
+TIMED_BASE = Fraction(1, 90000)
+
 
 def _fraction(fps: float | Fraction) -> Fraction:
     if isinstance(fps, Fraction):
@@ -32,11 +51,27 @@ def _fraction(fps: float | Fraction) -> Fraction:
     return f
 
 
-class VideoWriter:
-    """Write frames to an H.264 file; copy ``audio_from``'s first audio stream unchanged.
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The size yuv420p can hold: odd sides grow by one pixel."""
+    return width + (width % 2), height + (height % 2)
 
-    ``audio_duration`` (seconds) limits the copied audio (used when only the first frames of
-    a video are converted); ``None`` copies every audio packet.
+
+def pad_to(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` grown to ``width``×``height`` by repeating its last column and row."""
+    h, w = rgb.shape[:2]
+    if (w, h) == (width, height):
+        return rgb
+    return np.pad(rgb, ((0, height - h), (0, width - w), (0, 0)), mode="edge")
+
+
+class VideoWriter:
+    """Write frames to an H.264 file; copy ``audio_from``'s audio and subtitle streams unchanged.
+
+    ``audio_duration`` (seconds) limits the copied packets (used when only the first frames
+    of a video are converted); ``None`` copies them all. ``timed=True`` makes the video
+    stream's time base fine enough for per-frame timestamps (``write(rgb, time=...)``);
+    without it, a ``time`` given to ``write`` is rounded to the 1/fps grid.
+    ``notes`` lists what the writer did that a user may want to know (padding, streams left out).
     """
 
     def __init__(
@@ -52,6 +87,7 @@ class VideoWriter:
         preset: str = "veryfast",
         audio_duration: float | None = None,
         threads: int = 0,
+        timed: bool = False,
     ) -> None:
         import av
 
@@ -61,12 +97,23 @@ class VideoWriter:
             raise BadInput(f"{self.path}: unsupported video extension (use {', '.join(sorted(FORMATS))})")
         if not self.path.parent.is_dir():
             raise BadInput(f"{self.path}: folder {self.path.parent} does not exist")
-        if width % 2 or height % 2 or width < 2 or height < 2:
-            raise BadInput(f"{self.path}: H.264 yuv420p needs an even width and height, got {width}x{height}")
+        if width < 1 or height < 1:
+            raise BadInput(f"{self.path}: cannot write a {width}x{height} video")
         self.width, self.height = int(width), int(height)
+        self.coded_width, self.coded_height = even_size(self.width, self.height)
+        self.notes: list[str] = []
+        if (self.coded_width, self.coded_height) != (self.width, self.height):
+            self.notes.append(
+                f"{self.path}: {self.width}x{self.height} has an odd side and H.264 yuv420p needs even ones; "
+                f"written as {self.coded_width}x{self.coded_height}, padded by repeating the last "
+                + " and ".join(x for x, odd in (("column", self.width % 2), ("row", self.height % 2)) if odd)
+            )
         self.fps = _fraction(fps)
         self.frames = 0
         self._audio_duration = audio_duration
+        self._timed = bool(timed)
+        self._last_pts = -1
+        self._pts_origin: int | None = None  # timed: shift applied so the first pts is >= 0
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}", dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
@@ -79,45 +126,73 @@ class VideoWriter:
             if metadata:
                 self._out.metadata.update({str(k): str(v) for k, v in metadata.items()})
             vs = self._out.add_stream("libx264", rate=self.fps)
-            vs.width, vs.height, vs.pix_fmt = self.width, self.height, "yuv420p"
+            vs.width, vs.height, vs.pix_fmt = self.coded_width, self.coded_height, "yuv420p"
+            if self._timed:
+                vs.codec_context.time_base = TIMED_BASE
+                vs.time_base = TIMED_BASE
+            self._time_base = TIMED_BASE if self._timed else 1 / self.fps
             vs.codec_context.options = {"crf": str(int(crf)), "preset": preset}
             if threads < 0:
                 raise ValueError(f"threads must be 0 (x264 decides) or more, got {threads}")
             vs.thread_count = int(threads)  # 0: x264's own choice (about 1.5 per core)
             self._video = vs
-            self._audio_out: Any = None
-            self._audio_packets: Iterator[Any] | None = None
+            self._copies: dict[int, Any] = {}  # input stream index → output stream
+            self._starts: dict[int, float] = {}  # input stream index → its start time (s)
+            self._past_limit: set[int] = set()  # streams whose packets reached audio_duration
+            self._packets: Iterator[Any] | None = None
             self._pending: Any = None
+            self._source_start = 0.0
             if audio_from is not None:
-                self._open_audio(Path(audio_from))
+                self._open_copies(Path(audio_from))
         except BaseException:
             self.abort()
             raise
 
-    # -- audio ---------------------------------------------------------------------------
-    def _open_audio(self, src: Path) -> None:
+    # -- audio and subtitles ---------------------------------------------------------------
+    def _open_copies(self, src: Path) -> None:
         import av
 
         try:
             self._in = av.open(str(src))
         except (av.FFmpegError, OSError) as e:
             raise BadInput(f"{src}: cannot read audio: {e}") from e
-        streams = [s for s in self._in.streams if s.type == "audio"]
+        streams = [s for s in self._in.streams if s.type in COPIED_TYPES]
         if not streams:
             self._in.close()
             self._in = None
             return
-        a_in = streams[0]
-        try:
-            self._audio_out = self._out.add_stream_from_template(a_in)
-        except (av.FFmpegError, ValueError) as e:
-            raise BadInput(f"{src}: its audio ({a_in.codec_context.name}) cannot be copied into {self.path.suffix}: {e}") from e
-        self._audio_in = a_in
-        self._audio_packets = iter(self._in.demux(a_in))
+        kept = []
+        for s in streams:
+            name = s.codec_context.name if s.codec_context is not None else "unknown codec"
+            try:
+                out = self._out.add_stream_from_template(s)
+            except (av.FFmpegError, ValueError) as e:
+                if s.type == "audio":
+                    raise BadInput(f"{src}: its audio stream {s.index} ({name}) cannot be copied into {self.path.suffix}: {e}") from e
+                self.notes.append(f"{src}: subtitle stream {s.index} ({name}) cannot go into {self.path.suffix} and was left out; write .mkv to keep it")
+                continue
+            for key in ("language", "title", "handler_name"):
+                if key in s.metadata:
+                    out.metadata[key] = s.metadata[key]
+            try:
+                out.disposition = s.disposition
+            except (AttributeError, TypeError, ValueError):
+                pass
+            self._copies[s.index] = out
+            self._starts[s.index] = float((s.start_time or 0) * s.time_base) if s.time_base is not None else 0.0
+            kept.append(s)
+        if not kept:
+            return
+        if self._in.start_time is not None:
+            self._source_start = self._in.start_time / 1_000_000
+        self._packets = iter(self._in.demux(*kept))
 
-    def _copy_audio_until(self, seconds: float | None) -> None:
-        """Mux the audio packets that start before ``seconds`` (all when None)."""
-        if self._audio_packets is None:
+    def _copy_until(self, seconds: float | None) -> None:
+        """Mux the copied packets that start before ``seconds`` (all when None).
+
+        ``seconds`` is on the source's clock in timed mode, else from each stream's own start.
+        """
+        if self._packets is None:
             return
         limit = self._audio_duration
         while True:
@@ -125,38 +200,55 @@ class VideoWriter:
             self._pending = None
             if pkt is None:
                 try:
-                    pkt = next(self._audio_packets)
+                    pkt = next(self._packets)
                 except StopIteration:
-                    self._audio_packets = None
+                    self._packets = None
                     return
                 if pkt.dts is None or pkt.size == 0:  # demuxer flush packet
                     continue
+            idx = pkt.stream.index
             t = float(pkt.pts * pkt.time_base) if pkt.pts is not None else float(pkt.dts * pkt.time_base)
-            t -= float((self._audio_in.start_time or 0) * self._audio_in.time_base)
-            if limit is not None and t >= limit - 1e-6:
-                self._audio_packets = None  # done: the rest is beyond the converted part
-                return
-            if seconds is not None and t > seconds:
+            from_start = t - self._starts.get(idx, 0.0)
+            if limit is not None and from_start >= limit - 1e-6:
+                self._past_limit.add(idx)  # beyond the converted part
+                if len(self._past_limit) == len(self._copies):
+                    self._packets = None  # every stream is done: leave the rest unread
+                    return
+                continue
+            clock = t if self._timed else from_start
+            if seconds is not None and clock > seconds:
                 self._pending = pkt
                 return
-            pkt.stream = self._audio_out
+            pkt.stream = self._copies[idx]
             self._out.mux(pkt)
 
     # -- video ---------------------------------------------------------------------------
-    def write(self, rgb: np.ndarray) -> None:
-        """Encode one RGB uint8 frame of the writer's size."""
+    def write(self, rgb: np.ndarray, time: float | None = None) -> None:
+        """Encode one RGB uint8 frame of the writer's size, shown at ``time`` seconds
+        (the source's clock; None: frame number / fps)."""
         if self._closed:
             raise ValueError("write() after close()")
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
-        frame = yuv420p_frame(rgb)
-        frame.pts = self.frames
-        frame.time_base = 1 / self.fps
+        frame = yuv420p_frame(pad_to(rgb, self.coded_width, self.coded_height))
+        if time is None:
+            seconds = self.frames / self.fps
+            pts = int(round(seconds / self._time_base))
+        else:
+            pts = int(round(Fraction(float(time)) / self._time_base))
+            if self._pts_origin is None:
+                self._pts_origin = min(0, pts)  # a negative first time: shift everything to 0
+            pts -= self._pts_origin
+        pts = max(pts, self._last_pts + 1)  # strictly increasing, whatever the input said
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = self._time_base
         for p in self._video.encode(frame):
             self._out.mux(p)
         self.frames += 1
         # Keep audio interleaved with the video (half a second ahead).
-        self._copy_audio_until(self.frames / self.fps + 0.5)
+        now = float(pts * self._time_base)
+        self._copy_until(now + 0.5)
 
     def close(self) -> Path:
         """Flush, finish the file and rename it onto ``path``. Returns ``path``."""
@@ -165,7 +257,7 @@ class VideoWriter:
         try:
             for p in self._video.encode(None):
                 self._out.mux(p)
-            self._copy_audio_until(None)
+            self._copy_until(None)
             self._out.close()
             self._out = None
             if self._in is not None:
