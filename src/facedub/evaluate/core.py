@@ -6,7 +6,13 @@ What is measured on which frames:
 * every compared frame: faces and 68 landmarks in both videos → expression error, head pose
   error, landmark and pixel jitter (output and target), background PSNR;
 * every ``config.every``-th frame: 128-d identity descriptors of the output face and of the
-  target face (≈150 ms each) → distances to the source and to the target person.
+  target face (≈150 ms each) → distances to the source and to the target person;
+* every frame with a target face: detail of the inner face in both videos (sharpness ratio)
+  and the colour step along the paste border (seam), both placed by the target's landmarks,
+  so they are measured even where the output face is too blurred to be detected.
+
+The summary ends in a verdict (:mod:`facedub.evaluate.verdict`): "usable" only when identity,
+sharpness, expression, seam and jitter are all within bounds, else the reasons and what to do.
 
 The output face is the detected face that overlaps the target's face most (the swap happens
 in place); the target face is the largest face in the target frame.
@@ -17,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ import numpy as np
 from facedub.errors import BadInput, Cancelled
 from facedub.evaluate import metrics as M
 from facedub.evaluate.pose import head_pose
+from facedub.evaluate.verdict import QualityBounds, judge_summary
 from facedub.progress import NullReporter, Reporter
 
 
@@ -38,6 +45,14 @@ class EvalConfig:
     background_margin: float = 0.5  # face mask = hull of the target's landmarks grown by this × inter-ocular distance
     min_face_overlap: float = 0.3  # an output face must overlap the target face by this IoU to count as "the" face
     strip_frames: int = 6  # before/after frame pairs shown in the HTML report
+    # Where the face was pasted, for the seam measure (convert's defaults; the eval cannot know
+    # the settings a video was made with): the outline is the landmark hull with the forehead
+    # share of ConvertConfig.forehead, and convert's mask is fully opaque from
+    # erode (1.5 %) + feather (5 %) of the face size inside it.
+    paste_forehead: float = 0.1
+    seam_inset: float = 0.065  # inner band starts this share of the face size inside the outline
+    seam_band: float = 0.04  # width of the inner and outer bands, share of the face size
+    bounds: QualityBounds = field(default_factory=QualityBounds)  # what the verdict calls usable
     report_html: str | None = None  # write the HTML report here (None: no report)
 
     def __post_init__(self) -> None:
@@ -49,6 +64,10 @@ class EvalConfig:
             raise BadInput(f"max_frame_mismatch must be >= 0, got {self.max_frame_mismatch}")
         if self.background_margin < 0:
             raise BadInput(f"background_margin must be >= 0, got {self.background_margin}")
+        if not 0.0 <= self.paste_forehead <= 1.0:
+            raise BadInput(f"paste_forehead must be between 0 and 1, got {self.paste_forehead}")
+        if self.seam_inset < 0 or self.seam_band <= 0:
+            raise BadInput("seam_inset must be >= 0 and seam_band > 0")
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,10 @@ class FrameRecord:
     pixel_jitter_output: float | None = None  # |2nd difference| in grey levels, inside the face mask
     pixel_jitter_target: float | None = None
     background_psnr: float | None = None  # dB outside the face mask (capped at 100)
+    detail_output: float | None = None  # Laplacian variance of the inner face (grey levels², after a 1 px blur)
+    detail_target: float | None = None
+    sharpness_ratio: float | None = None  # detail_output / detail_target
+    seam_delta_e: float | None = None  # colour step along the paste border that the target did not have (ΔE)
     identity_sampled: bool = False
     dist_source: float | None = None  # output face ↔ source identity
     dist_target: float | None = None  # output face ↔ target face of this frame
@@ -87,6 +110,7 @@ class EvalSummary:
     frames_output_face: int  # of those, frames where the output has a face in the same place
     identity_frames: int  # sampled frames with a target face (the identity metrics' base)
     source_share: float | None  # share of identity_frames whose output face reads as the source
+    identity_threshold: float  # ... i.e. is within this distance of the source and closer to it than to the target
     dist_source_mean: float | None
     dist_target_mean: float | None
     target_dist_source_mean: float | None  # how far the target person is from the source (baseline)
@@ -105,8 +129,12 @@ class EvalSummary:
     pixel_jitter_target: float | None
     pixel_jitter_ratio: float | None
     background_psnr: dict[str, Any]  # dB
+    sharpness_ratio: float | None  # median over frames of the inner face's detail, output ÷ target (1 = as sharp)
+    sharpness: dict[str, Any]  # per-frame sharpness ratios: mean/median/p95/min/max/count
+    seam_delta_e: dict[str, Any]  # per-frame colour step along the paste border (ΔE); the verdict uses the median
     source_faces_used: int
     seconds: float
+    verdict: dict[str, Any] | None = None  # facedub.evaluate.verdict.Verdict as a dict: usable, text, reasons, hints, bounds
 
 
 @dataclass(frozen=True)
@@ -251,8 +279,13 @@ def evaluate(
         )
     # Header counts can be estimates (from the duration): refuse up front only a clear mismatch;
     # the exact check happens while decoding.
-    slack = config.max_frame_mismatch + 0.02 * max(vo.frame_count, vt.frame_count)
-    if vo.frame_count and vt.frame_count and abs(vo.frame_count - vt.frame_count) > slack:
+    # With --max-frames N only the first N frames are compared: the limit applies first (a
+    # 'convert --frames N' result is evaluated against the first N frames of a longer target).
+    cmp_o, cmp_t = vo.frame_count, vt.frame_count
+    if config.max_frames is not None:
+        cmp_o, cmp_t = min(cmp_o or config.max_frames, config.max_frames), min(cmp_t or config.max_frames, config.max_frames)
+    slack = config.max_frame_mismatch + 0.02 * max(cmp_o, cmp_t)
+    if cmp_o and cmp_t and abs(cmp_o - cmp_t) > slack:
         raise BadInput(_mismatch(output, vo.frame_count, target, vt.frame_count, config.max_frame_mismatch))
     if vo.fps and vt.fps and abs(vo.fps - vt.fps) > 0.01 * vt.fps:
         notes.append(f"frame rates differ (output {vo.fps:.3f} fps, target {vt.fps:.3f} fps); frames are paired by index")
@@ -316,9 +349,11 @@ def evaluate(
     if summary.target_dist_source_mean is not None and summary.target_dist_source_mean < M.SAME_PERSON_DISTANCE:
         notes.append(
             f"the target person is already within dlib's same-person distance of the source "
-            f"({summary.target_dist_source_mean:.2f} < {M.SAME_PERSON_DISTANCE}): only 'closer to the source than "
-            f"to the target' separates them, so read the share together with the distances"
+            f"({summary.target_dist_source_mean:.2f} < {M.SAME_PERSON_DISTANCE}): a frame counts as the source only "
+            f"within facedub's stricter {M.MATCH_DISTANCE} and closer to the source than to the target; read the "
+            f"share together with the distances"
         )
+    summary = replace(summary, verdict=judge_summary(summary, config.bounds).to_dict())
     report = EvalReport(
         output=str(output),
         target=str(target),
@@ -408,6 +443,7 @@ class _Run:
             lm_t = tf.landmarks68
             mask = face_mask(lm_t, (h, w), cfg.background_margin)
             background &= ~mask
+            rec.update(self._look(o_rgb, t_rgb, lm_t))
         rec["background_psnr"] = M.psnr(o_rgb, t_rgb, background)
         if tf is not None and of is not None:
             lm_o = of.landmarks68
@@ -449,6 +485,25 @@ class _Run:
         )
         if len(self.win) == 3:
             self._jitter()
+
+    def _look(self, o_rgb: np.ndarray, t_rgb: np.ndarray, lm_t: np.ndarray) -> dict[str, float | None]:
+        """Sharpness and seam of one frame, placed by the target's landmarks."""
+        from facedub.faces.align import CROP_SIZE, align_matrix, face_outline, points5_from_68, scale_of
+
+        cfg = self.cfg
+        shape = self.shape
+        inner = M.inner_face_mask(lm_t, shape)
+        d_o, d_t = M.detail(o_rgb, inner), M.detail(t_rgb, inner)
+        size = CROP_SIZE / max(scale_of(align_matrix(points5_from_68(lm_t))), 1e-9)  # convert's "face size"
+        band = max(2.0, cfg.seam_band * size)
+        a, margin = cfg.seam_inset * size, max(1.0, 0.01 * size)
+        outline = M.polygon_mask(face_outline(lm_t, cfg.paste_forehead), shape)
+        seam = M.seam_step(o_rgb, t_rgb, outline, (a, a + band), (margin, margin + band))
+
+        def f(v: float) -> float | None:
+            return v if math.isfinite(v) else None
+
+        return {"detail_output": f(d_o), "detail_target": f(d_t), "sharpness_ratio": f(M.ratio(d_o, d_t)), "seam_delta_e": f(seam)}
 
     def _jitter(self) -> None:
         (_, go0, gt0, lo0, lt0, _), (rec, go1, gt1, lo1, lt1, mask), (_, go2, gt2, lo2, lt2, _) = self.win
@@ -532,6 +587,7 @@ def _summarise(records: list[FrameRecord], n_src: int, seconds: float) -> EvalSu
         frames_output_face=sum(r.target_face and r.output_face for r in records),
         identity_frames=len(ident),
         source_share=share,
+        identity_threshold=M.MATCH_DISTANCE,
         dist_source_mean=_mean(col("dist_source")),
         dist_target_mean=_mean(col("dist_target")),
         target_dist_source_mean=_mean(col("target_dist_source")),
@@ -550,6 +606,9 @@ def _summarise(records: list[FrameRecord], n_src: int, seconds: float) -> EvalSu
         pixel_jitter_target=pj_t,
         pixel_jitter_ratio=rat(pj_o, pj_t),
         background_psnr=M.summarise(col("background_psnr")),
+        sharpness_ratio=M.summarise(col("sharpness_ratio"))["median"],
+        sharpness=M.summarise(col("sharpness_ratio")),
+        seam_delta_e=M.summarise(col("seam_delta_e")),
         source_faces_used=n_src,
         seconds=round(seconds, 3),
     )

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from facedub.faces.align import LM68_LEFT_BROW, LM68_LEFT_EYE, LM68_MOUTH, LM68_RIGHT_BROW, LM68_RIGHT_EYE, umeyama
-from facedub.faces.identity import SAME_PERSON_DISTANCE  # dlib's same-person threshold (0.6)
+from facedub.faces.identity import MATCH_DISTANCE, SAME_PERSON_DISTANCE  # facedub's (0.5) and dlib's (0.6) same-person thresholds
 
 # Points that barely move with expression: the four eye corners and the nose (bridge, tip and
 # base). The similarity transform between two faces is fitted on these alone, so that an open
@@ -23,6 +23,16 @@ RIGID_POINTS: tuple[int, ...] = (36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34,
 # out (its points slide along the silhouette with head turns and differ between identities),
 # and so is the nose (rigid).
 EXPRESSION_POINTS: tuple[int, ...] = tuple(LM68_RIGHT_BROW + LM68_LEFT_BROW + LM68_RIGHT_EYE + LM68_LEFT_EYE + LM68_MOUTH)
+
+# The inner face: brows, eyes, nose and mouth (iBUG points 17–67), without the jaw contour.
+# It lies well inside any paste mask, so its detail is the new face's own.
+INNER_FACE_POINTS: tuple[int, ...] = tuple(range(17, 68))
+
+# Detail is measured after a Gaussian blur of this sigma (pixels): it keeps the facial detail a
+# viewer sees (pores, lashes, lip lines at 512²) but damps pixel-level grain such as facedub's
+# watermark (4 px cells of ±3 levels), which alone would add about 20 % to a face's Laplacian
+# variance at sigma 0 and about 5 % at sigma 1.
+DETAIL_SIGMA = 1.0
 
 # PSNR of identical images is infinite; JSON has no infinity, so PSNR is capped here (dB).
 PSNR_CAP = 100.0
@@ -194,8 +204,13 @@ def mean_descriptor(descriptors: Iterable[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack(arr), axis=0)
 
 
-def reads_as_source(dist_source: float, dist_target: float, threshold: float = SAME_PERSON_DISTANCE) -> bool:
-    """True when a face is closer to the source than to the target AND within ``threshold`` of the source."""
+def reads_as_source(dist_source: float, dist_target: float, threshold: float = MATCH_DISTANCE) -> bool:
+    """True when a face is closer to the source than to the target AND within ``threshold`` of the source.
+
+    The threshold is facedub's own same-person distance (``MATCH_DISTANCE``, 0.5), not dlib's
+    looser 0.6: two different AI-generated faces of the shared test media measure 0.53–0.57
+    apart, so at 0.6 a face that is not yet the source would count.
+    """
     return bool(dist_source < dist_target and dist_source < threshold)
 
 
@@ -232,3 +247,117 @@ def summarise(values: Iterable[float | None]) -> dict[str, float | int | None]:
         "max": float(v.max()),
         "count": int(v.size),
     }
+
+
+# ------------------------------------------------------------------ what a viewer sees
+
+
+def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """H×W bool: the filled convex hull of ``points`` (N×2, x/y pixels)."""
+    import cv2
+
+    h, w = shape
+    m = np.zeros((h, w), np.uint8)
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) >= 3:
+        cv2.fillConvexPoly(m, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
+    return m.astype(bool)
+
+
+def inner_face_mask(lm68: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """H×W bool: hull of the brows, eyes, nose and mouth (:data:`INNER_FACE_POINTS`)."""
+    return polygon_mask(_lm(lm68)[list(INNER_FACE_POINTS)], shape)
+
+
+def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    h, w = mask.shape
+    return slice(max(0, ys.min() - pad), min(h, ys.max() + pad + 1)), slice(max(0, xs.min() - pad), min(w, xs.max() + pad + 1))
+
+
+def detail(img: np.ndarray, mask: np.ndarray, sigma: float = DETAIL_SIGMA) -> float:
+    """Variance of the Laplacian of the grey image inside ``mask``, after a Gaussian blur of ``sigma``.
+
+    The classic focus measure (Pech-Pacheco et al. 2000): high for fine detail, near 0 for a
+    blur or a flat patch. Units are grey levels². NaN when the mask is empty.
+    """
+    import cv2
+
+    m = np.asarray(mask, dtype=bool)
+    box = _bbox(m, pad=int(math.ceil(3 * sigma)) + 2)
+    if box is None:
+        return math.nan
+    g = _grey(np.asarray(img)[box]).astype(np.float32)
+    if sigma > 0:
+        g = cv2.GaussianBlur(g, (0, 0), sigma)
+    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
+    return float(lap[m[box]].astype(np.float64).var())
+
+
+def sharpness_ratio(output: np.ndarray, target: np.ndarray, mask: np.ndarray, sigma: float = DETAIL_SIGMA) -> float:
+    """:func:`detail` of ``output`` ÷ that of ``target`` in the same region.
+
+    1.0 = as much detail as the footage's own face; a Gaussian blur of 2 px on a 512² talking
+    head scores about 0.2. NaN when the target region has no detail at all.
+    """
+    return ratio(detail(output, mask, sigma), detail(target, mask, sigma))
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.asarray(rgb, dtype=np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2LAB)
+
+
+def seam_step(
+    output: np.ndarray,
+    target: np.ndarray,
+    outline: np.ndarray,
+    inner: tuple[float, float],
+    outer: tuple[float, float],
+    sectors: int = 12,
+    min_pixels: int = 8,
+) -> float:
+    """Colour step across the paste border that the input did not have, in CIE76 ΔE (L*a*b*).
+
+    ``outline`` is the H×W bool region the face was pasted into (its hull); ``inner`` is a
+    band of distances (pixels) inside it where the new face is fully opaque and ``outer`` a
+    band outside it, where the frame is untouched. The border is cut into ``sectors`` equal
+    angles around the region's centre; in each, the step is (mean L*a*b* of the inner band −
+    mean of the outer band) in the output minus the same in the target, so the target's own
+    edges (jaw against neck, brow against hair) cancel and only what the paste added is left.
+    Returns the mean length of the per-sector steps: about 0 for a paste that continues the
+    frame's colours; a ΔE of about 2.3 is the usual just-noticeable difference between two
+    flat colours side by side.
+    NaN when no sector has enough pixels in both bands.
+    """
+    import cv2
+
+    region = np.asarray(outline, dtype=bool)
+    box = _bbox(region, pad=int(math.ceil(outer[1])) + 2)
+    if box is None:
+        return math.nan
+    reg = region[box].astype(np.uint8)
+    # Distances to the other side; the frame's edge counts as outside the region.
+    d_in = cv2.distanceTransform(cv2.copyMakeBorder(reg, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    d_out = cv2.distanceTransform(1 - reg, cv2.DIST_L2, 5)
+    ring_in = (reg > 0) & (d_in >= inner[0]) & (d_in < inner[1])
+    ring_out = (reg == 0) & (d_out >= outer[0]) & (d_out < outer[1])
+    if not ring_in.any() or not ring_out.any():
+        return math.nan
+    diff = _lab(output[box]) - _lab(target[box])  # what the paste changed, per pixel
+    ys, xs = np.nonzero(reg)
+    cy, cx = ys.mean(), xs.mean()
+    yy, xx = np.mgrid[0 : reg.shape[0], 0 : reg.shape[1]]
+    sector = ((np.arctan2(yy - cy, xx - cx) + math.pi) / (2 * math.pi) * sectors).astype(np.int32) % sectors
+    steps = []
+    for k in range(sectors):
+        a = ring_in & (sector == k)
+        b = ring_out & (sector == k)
+        if a.sum() < min_pixels or b.sum() < min_pixels:
+            continue
+        step = diff[a].astype(np.float64).mean(axis=0) - diff[b].astype(np.float64).mean(axis=0)
+        steps.append(float(np.linalg.norm(step)))
+    return float(np.mean(steps)) if steps else math.nan
