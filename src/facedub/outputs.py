@@ -164,19 +164,19 @@ def check_output(
             if found == kind and not resume_ok:
                 raise BadInput(f"{shown}: a {kind} already exists here")
     # --- not one of the inputs ---------------------------------------------------------------
+    allowed_set = {_resolve(Path(a)) for a in allowed}
     for inp in inputs:
         if inp is None:
             continue
         ip = Path(inp).expanduser()
         if same_file(p, ip):
-            raise BadInput(f"{shown}: is the input {inp}; writing it would destroy the input, choose another name")
+            raise BadInput(f"{shown}: would overwrite the input {inp}; choose another name")
         ir = _resolve(ip)
         if kind != "file" and ir.is_relative_to(resolved) and kind in ("faceset", "model"):
             raise BadInput(f"{shown}: the input {inp} is inside this output folder; choose another folder")
-        if ip.is_dir() and resolved.is_relative_to(ir) and folder_kind(ir) in ("faceset", "model"):
+        if ip.is_dir() and resolved not in allowed_set and resolved.is_relative_to(ir) and folder_kind(ir) in ("faceset", "model"):
             raise BadInput(f"{shown}: is inside the input {folder_kind(ir)} {inp}; choose a path outside it")
     # --- not inside a faceset or model folder this command does not own ----------------------
-    allowed_set = {_resolve(Path(a)) for a in allowed}
     if resolved not in allowed_set:
         for folder, k in _owner_folders(resolved):
             raise BadInput(f"{shown}: is inside the {k} folder {folder}; facedub keeps its files there, choose a path outside it")

@@ -62,7 +62,7 @@ def test_errors_exit_2_with_one_line(tmp_path, capsys):
         ([str(bogus), "--target", str(vid), "--source", str(fs)], "bogus.mp4: "),  # wording is the reader's
         ([str(short), "--target", str(vid), "--source", str(fs)], "short.mp4: 4 frames but the target"),
         ([str(vid), "--target", str(vid), "--source", str(tmp_path)], "not a faceset"),
-        ([str(vid), "--target", str(vid), "--source", str(fs), "--every", "0"], "--every must be at least 1"),
+        ([str(vid), "--target", str(vid), "--source", str(fs), "--every", "0"], "--every 0: must be at least 1"),
     ]
     for argv, msg in cases:
         assert main(["--quiet", "eval", *argv]) == 2

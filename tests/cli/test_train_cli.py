@@ -110,7 +110,7 @@ def test_refusals_do_not_touch_an_existing_model(sets, tmp_path, capsys, monkeyp
 def test_usage_errors(sets, tmp_path, capsys):
     a, b, _, _ = sets
     assert _train(a, b, tmp_path / "m", "--steps", "0") == 2
-    assert "--steps must be at least 1" in capsys.readouterr().err
+    assert "--steps 0: must be at least 1" in capsys.readouterr().err
     assert _train(a, b, tmp_path / "m", "--resume", "--steps", "1") == 2
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:  # argparse usage error

@@ -63,8 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from facedub.cli._reporter import ConsoleReporter
 
+    from facedub.cli._options import check_limits
+
     reporter = ConsoleReporter(quiet=args.quiet)
     try:
+        check_limits(args)  # numeric options in range, before any work
         return int(args.func(args, reporter) or 0)
     except FacedubError as e:
         reporter.close()

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from facedub.cli._options import limit
 from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, PRESETS, SMOOTH_MODES
 from facedub.model.names import PRECISIONS
 
@@ -23,20 +24,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("target", metavar="TARGET", help="the video (or single image) whose face is replaced")
     p.add_argument("--model", required=True, metavar="MODEL", help="the model folder written by 'facedub train'")
     p.add_argument("--out", required=True, metavar="OUT", help="output file: .mp4/.mov/.mkv for a video, .png/.jpg for an image (a .png for --preview)")
-    p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)")
-    p.add_argument("--frames", type=int, metavar="N", default=None, help="convert only the first N frames (quick looks)")
+    limit(p, p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)"), lo=0)
+    limit(p, p.add_argument("--frames", type=int, metavar="N", default=None, help="convert only the first N frames (quick looks)"), lo=1)
     p.add_argument("--mask", choices=MASK_MODES, default=None, help="which mask pastes the face: the model's learned mask with the landmark outline (default), the outline only, the learned mask only, or the whole square")
-    p.add_argument("--erode", type=int, metavar="PX", default=None, help="shrink the mask by this many pixels (default: 1.5%% of the face size)")
-    p.add_argument("--feather", type=int, metavar="PX", default=None, help="soften the mask edge over this many pixels (default: 5%% of the face size)")
-    p.add_argument("--forehead", type=float, metavar="F", default=None, help="how far the outline reaches above the brows, as a share of the chin-to-brow distance (default 0.1; 0 stops at the brows)")
-    p.add_argument("--sharpen", type=float, metavar="A", default=None, help="sharpen the model's output before it is scaled up into the frame, 0 (off, default) to 3; 0.5–1 helps soft low-resolution models")
+    limit(p, p.add_argument("--erode", type=int, metavar="PX", default=None, help="shrink the mask by this many pixels (default: 1.5%% of the face size)"), lo=0, hi=1000)
+    limit(p, p.add_argument("--feather", type=int, metavar="PX", default=None, help="soften the mask edge over this many pixels (default: 5%% of the face size)"), lo=0, hi=1000)
+    limit(p, p.add_argument("--forehead", type=float, metavar="F", default=None, help="how far the outline reaches above the brows, as a share of the chin-to-brow distance (default 0.1; 0 stops at the brows)"), lo=0, hi=1)
+    limit(p, p.add_argument("--sharpen", type=float, metavar="A", default=None, help="sharpen the model's output before it is scaled up into the frame, 0 (off, default) to 3; 0.5–1 helps soft low-resolution models"), lo=0, hi=3)
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="match the new face's colours to the frame: mean and spread in Lab (reinhard, default), histograms (hist), or not at all (none)")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")
     p.add_argument("--smooth", choices=SMOOTH_MODES, default=None, help="steady the face position between frames (one-euro, default) or not (none)")
-    p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 16)")
-    p.add_argument("--workers", type=int, metavar="N", default=None, help="model batches run side by side (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
-    p.add_argument("--threads", type=int, metavar="N", default=None, help="CPU threads of each model worker (default: the cores shared out among the workers)")
-    p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)")
+    limit(p, p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 16)"), lo=1, hi=4096)
+    limit(p, p.add_argument("--workers", type=int, metavar="N", default=None, help="model batches run side by side (default: 2 on a CPU with 2+ cores, 1 on a GPU)"), lo=1, hi=64)
+    limit(p, p.add_argument("--threads", type=int, metavar="N", default=None, help="CPU threads of each model worker (default: the cores shared out among the workers)"), lo=1)
+    limit(p, p.add_argument("--crf", type=int, metavar="Q", default=None, help="H.264 quality: lower is better and bigger (default 18)"), lo=0, hi=51)
     p.add_argument("--preset", choices=PRESETS, default=None, help="x264 speed preset, ultrafast … veryslow: faster presets make bigger files at the same quality (default veryfast)")
     p.add_argument("--precision", choices=PRECISIONS, default=None, help="the model's arithmetic: auto = bfloat16 where the CPU or GPU has fast units for it (about 1.4x faster on such a CPU; the faces differ from fp32 by at most a level or so), else fp32 (default auto; fp16 needs CUDA)")
     p.add_argument("--device", default=None, metavar="DEV", help="where the model runs: cpu, cuda, cuda:1 (default: CUDA when available)")
@@ -61,7 +62,10 @@ class _WithoutImageNotes:
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.convert import ConvertConfig, convert_preview, convert_video
+    from facedub.outputs import check_output
+    from facedub.safety.provenance import MANIFEST_SUFFIX
 
+    check_output(args.out, inputs=[args.target, args.model], derived=(MANIFEST_SUFFIX,), what="--out")
     config = ConvertConfig().with_(
         mask=args.mask,
         erode=args.erode,

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from facedub.cli._options import limit
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -22,24 +24,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files (MP4, MPG, WebM, anything FFmpeg reads), images, or folders of images")
     p.add_argument("--out", required=True, metavar="FACESET", help="folder to write the faceset to (created if needed)")
     p.add_argument("--reference", metavar="IMAGE", help="a photo of the person to keep; faces of anyone else are left out")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="look at every Nth video frame only (default 1 = every frame); neighbouring frames are near-duplicates")
-    p.add_argument("--min-size", type=int, default=40, metavar="PX", help="leave out faces smaller than this many pixels across in the video (default 40)")
-    p.add_argument(
+    limit(p, p.add_argument("--every", type=int, default=1, metavar="N", help="look at every Nth video frame only (default 1 = every frame); neighbouring frames are near-duplicates"), lo=1)
+    limit(p, p.add_argument("--min-size", type=int, default=40, metavar="PX", help="leave out faces smaller than this many pixels across in the video (default 40)"), lo=0)
+    limit(p, p.add_argument(
         "--blur-threshold",
         type=float,
         default=15.0,
         metavar="X",
         help="leave out blurry faces: those whose sharpness score (variance of the Laplacian) is below X (default 15; 0 keeps all)",
-    )
-    p.add_argument(
+    ), lo=0)
+    limit(p, p.add_argument(
         "--match-distance",
         type=float,
         default=0.5,
         metavar="D",
         help="how alike two faces must be to count as one person: identity-descriptor distance below D (default 0.5; lower is stricter)",
-    )
+    ), lo=0, lo_open=True, hi=2)
     p.add_argument("--consent", metavar="FILE", help="consent record (JSON) of the person, stored with the faceset")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop each video after N looked-at frames (a quick try; run again without it to finish)")
+    limit(p, p.add_argument("--max-frames", type=int, metavar="N", help="stop each video after N looked-at frames (a quick try; run again without it to finish)"), lo=1)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
 

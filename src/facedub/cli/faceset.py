@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from facedub.cli._options import limit
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -26,7 +28,7 @@ def register(subparsers: Any) -> None:
     )
     show.add_argument("faceset", metavar="FACESET", help="faceset folder (holding faceset.json)")
     show.add_argument("--sheet", metavar="PNG", help="where to write the contact sheet (default: FACESET/contact_sheet.png)")
-    show.add_argument("--max-faces", type=int, default=80, metavar="N", help="at most this many faces on the sheet, spread evenly (default 80)")
+    limit(show, show.add_argument("--max-faces", type=int, default=80, metavar="N", help="at most this many faces on the sheet, spread evenly (default 80)"), lo=1)
     show.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     show.set_defaults(func=run)
     p.set_defaults(func=_usage(p))
@@ -41,18 +43,25 @@ def _usage(parser: argparse.ArgumentParser):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
-    from facedub.faceset.show import contact_sheet, faceset_stats
-    from facedub.faceset.store import faceset_dir, load_faceset
+    from facedub.errors import BadInput
+    from facedub.faceset.show import contact_sheet, crop_problems, faceset_stats
+    from facedub.faceset.store import FACESET_JSON, faceset_dir, load_faceset
+    from facedub.outputs import check_output
 
     fs = load_faceset(args.faceset)
     folder = faceset_dir(args.faceset)
+    default_sheet = folder / "contact_sheet.png"
+    sheet = Path(args.sheet) if args.sheet else default_sheet
+    check_output(sheet, inputs=[folder, folder / FACESET_JSON, *(folder / f.file for f in fs.faces)], allowed=[default_sheet], what="--sheet")
+    bad = crop_problems(fs, folder)
+    if bad:
+        shown = "; ".join(f"{name} {why}" for name, why in bad[:3]) + (" …" if len(bad) > 3 else "")
+        raise BadInput(f"{folder}: {len(bad)} of {len(fs.faces)} face crops are missing or unreadable ({shown}); "
+                       "the faceset is damaged")
     stats = faceset_stats(fs)
-    sheet = Path(args.sheet) if args.sheet else folder / "contact_sheet.png"
     try:
         contact_sheet(fs, folder, sheet, max_faces=max(1, args.max_faces))
     except OSError as e:
-        from facedub.errors import BadInput
-
         raise BadInput(f"{sheet}: cannot write the contact sheet ({e.strerror or e})") from None
     if args.json:
         d = stats.to_dict()

@@ -68,12 +68,34 @@ def describe(meta: dict[str, Any], weights_bytes: int | None = None) -> dict[str
     }
 
 
+def check_files(folder: Any, meta: dict[str, Any]) -> None:
+    """Every file model.json lists (the weights at least) is there, readable and unchanged; BadInput otherwise."""
+    from facedub.errors import BadInput
+    from facedub.fileio import sha256_file
+    from facedub.model.checkpoint import MODEL_JSON, WEIGHTS
+
+    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    if WEIGHTS not in files:
+        raise BadInput(f"{folder / MODEL_JSON}: lists no {WEIGHTS}")
+    for name, want in files.items():
+        p = folder / str(name)
+        if not p.is_file():
+            raise BadInput(f"{p}: missing (listed in {MODEL_JSON}); the model cannot be used")
+        try:
+            got = sha256_file(p)
+        except OSError as e:
+            raise BadInput(f"{p}: cannot read ({e.strerror or e})") from None
+        if want and got != want:
+            raise BadInput(f"{p}: corrupted (checksum does not match {MODEL_JSON})")
+
+
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from pathlib import Path
 
     from facedub.model.checkpoint import WEIGHTS, read_meta
 
     meta = read_meta(args.model)
+    check_files(Path(args.model), meta)
     w = Path(args.model) / WEIGHTS
     d = describe(meta, w.stat().st_size if w.is_file() else None)
     if args.json:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facedub.cli._options import limit
 from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES
 from facedub.swap import SWAP_ARCHS
 
@@ -28,19 +29,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--source", required=True, nargs="+", metavar="SOURCE", help="video(s), image(s) or image folder(s) of the person whose face goes in")
     p.add_argument("--target", required=True, metavar="TARGET", help="the video (or image) whose person's face is replaced")
     p.add_argument("--out", required=True, metavar="OUT", help="the result: an .mp4 for a video target, a .png/.jpg for an image")
-    p.add_argument("--minutes", type=float, default=60.0, metavar="M", help="total training time of the project in minutes (default 60; a rerun only spends what is left)")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="train for N steps in total instead of a time budget")
+    limit(p, p.add_argument("--minutes", type=float, default=60.0, metavar="M", help="total training time of the project in minutes (default 60; a rerun only spends what is left)"), lo=0, lo_open=True)
+    limit(p, p.add_argument("--steps", type=int, default=None, metavar="N", help="train for N steps in total instead of a time budget"), lo=1)
     p.add_argument("--arch", choices=SWAP_ARCHS, default="auto", help="model: auto picks 'hd' with a CUDA GPU and 'lite' on a CPU")
     p.add_argument("--project", metavar="DIR", default=None, help="project folder keeping every intermediate result (default: OUT.facedub beside OUT)")
     p.add_argument("--source-consent", metavar="FILE", default=None, help="consent record of the source person (from 'facedub consent create')")
     p.add_argument("--target-consent", metavar="FILE", default=None, help="consent record of the target person")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="use every Nth frame of the inputs for training faces (default 1)")
-    p.add_argument("--frames", type=int, default=None, metavar="N", help="use only the first N frames of each input (quick looks)")
+    limit(p, p.add_argument("--every", type=int, default=1, metavar="N", help="use every Nth frame of the inputs for training faces (default 1)"), lo=1)
+    limit(p, p.add_argument("--frames", type=int, default=None, metavar="N", help="use only the first N frames of each input (quick looks)"), lo=1)
     p.add_argument("--mask", choices=MASK_MODES, default=None, help="mask used to paste the face (see 'facedub convert --help')")
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="colour matching of the new face (see 'facedub convert --help')")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted (see 'facedub convert --help')")
-    p.add_argument("--forehead", type=float, default=None, metavar="F", help="how far the new face reaches above the brows (see 'facedub convert --help')")
-    p.add_argument("--sharpen", type=float, default=None, metavar="A", help="sharpen the new face (see 'facedub convert --help')")
+    limit(p, p.add_argument("--forehead", type=float, default=None, metavar="F", help="how far the new face reaches above the brows (see 'facedub convert --help')"), lo=0, hi=1)
+    limit(p, p.add_argument("--sharpen", type=float, default=None, metavar="A", help="sharpen the new face (see 'facedub convert --help')"), lo=0, hi=3)
     p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags and manifest always stay")
     p.add_argument("--no-eval", action="store_true", help="skip the quality evaluation at the end")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")

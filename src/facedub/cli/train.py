@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from facedub.cli._options import limit
 from facedub.model.names import ARCH_NAMES, DEFAULT_ARCH
 
 DEFAULT_MINUTES = 60.0
@@ -38,35 +39,37 @@ def register(subparsers: Any) -> None:
         "'hd' 128 px with a learned mask for GPUs; 'facedub model show' describes them",
     )
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, metavar="N", help="train N steps now (added to the model's steps when resuming)")
-    length.add_argument("--minutes", type=float, metavar="M", help=f"train for M minutes of wall time (default {DEFAULT_MINUTES:g} when --steps is not given)")
-    p.add_argument("--batch-size", type=int, metavar="B", help="faces of each person per step (default: the architecture's; lower it if memory runs out)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (default: the architecture's)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed for weights, data order and augmentation (default 0)")
+    limit(p, length.add_argument("--steps", type=int, metavar="N", help="train N steps now (added to the model's steps when resuming)"), lo=1)
+    limit(p, length.add_argument("--minutes", type=float, metavar="M", help=f"train for M minutes of wall time (default {DEFAULT_MINUTES:g} when --steps is not given)"), lo=0, lo_open=True)
+    limit(p, p.add_argument("--batch-size", type=int, metavar="B", help="faces of each person per step (default: the architecture's; lower it if memory runs out)"), lo=1)
+    limit(p, p.add_argument("--lr", type=float, metavar="X", help="learning rate (default: the architecture's)"), lo=0, lo_open=True, hi=1)
+    limit(p, p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed for weights, data order and augmentation (default 0)"), lo=0, hi=2**32 - 1)
     p.add_argument("--resume", action="store_true", help="continue training the model in --out exactly where it stopped")
-    p.add_argument("--preview-every", type=int, default=200, metavar="N", help="write a preview grid, validation loss and loss curve every N steps (default 200; 0 = only at the end)")
-    p.add_argument("--save-every", type=int, default=1000, metavar="N", help="save the model every N steps (default 1000); it is always saved at the end and on Ctrl-C")
-    p.add_argument("--size", type=int, metavar="PX", help="model input size in pixels, a multiple of 16 (default: the architecture's)")
-    p.add_argument("--coverage", type=float, metavar="F", help="share of the aligned face crop the model sees, 0.3-1.0 (default 0.6875)")
-    p.add_argument("--width", type=float, metavar="F", help="channel multiplier of the architecture (default 1.0; smaller trains faster but learns less)")
+    limit(p, p.add_argument("--preview-every", type=int, default=200, metavar="N", help="write a preview grid, validation loss and loss curve every N steps (default 200; 0 = only at the end)"), lo=0)
+    limit(p, p.add_argument("--save-every", type=int, default=1000, metavar="N", help="save the model every N steps (default 1000); it is always saved at the end and on Ctrl-C"), lo=1)
+    limit(p, p.add_argument("--size", type=int, metavar="PX", help="model input size in pixels, a multiple of 16 (default: the architecture's)"), lo=16, hi=1024, multiple=16)
+    limit(p, p.add_argument("--coverage", type=float, metavar="F", help="share of the aligned face crop the model sees, 0.3-1.0 (default 0.6875)"), lo=0.3, hi=1.0)
+    limit(p, p.add_argument("--width", type=float, metavar="F", help="channel multiplier of the architecture (default 1.0; smaller trains faster but learns less)"), lo=0, lo_open=True, hi=8)
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="auto",
         help="number format: auto = bfloat16 mixed precision where the CPU/GPU supports it (about 2x faster), fp32 = full precision",
     )
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads to use (default: all cores)")
+    limit(p, p.add_argument("--threads", type=int, metavar="N", help="CPU threads to use (default: all cores)"), lo=1)
     p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: the GPU when there is one)")
     p.add_argument("--no-warp", action="store_true", help="turn off the random grid warp of the inputs")
     p.add_argument("--no-flip", action="store_true", help="turn off random horizontal flips")
-    p.add_argument("--colour-match", type=float, default=0.5, metavar="P", help="share of faces given the other person's colour statistics (default 0.5; 0 = off)")
+    limit(p, p.add_argument("--colour-match", type=float, default=0.5, metavar="P", help="share of faces given the other person's colour statistics (default 0.5; 0 = off)"), lo=0, hi=1)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
+    from facedub.outputs import check_output
     from facedub.train import AugmentConfig, TrainConfig, train
 
+    check_output(args.out, kind="model", inputs=[args.source, args.target], create_parents=True, what="--out")
     minutes = args.minutes if (args.minutes is not None or args.steps is not None) else DEFAULT_MINUTES
     config = TrainConfig(
         source=args.source,

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from facedub.cli._options import limit
+
 DEFAULT_PROJECTS = "~/facedub-projects"
 
 
@@ -24,7 +26,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only). Another address "
                         "exposes the app and your projects to the network: a warning is printed")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    limit(p, p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)"), lo=1, hi=65535)
     p.add_argument("--projects", default=os.environ.get("FACEDUB_PROJECTS", DEFAULT_PROJECTS),
                    help=f"folder holding the projects (default $FACEDUB_PROJECTS or {DEFAULT_PROJECTS})")
     p.add_argument("--max-upload", default="4gb",

@@ -9,6 +9,8 @@ import argparse
 import json
 from typing import Any
 
+from facedub.cli._options import limit
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -23,7 +25,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("file", metavar="FILE", help="the video or image to check")
     p.add_argument("--json", action="store_true", help="print one JSON object with every signal instead of text")
-    p.add_argument("--frames", type=int, default=48, metavar="N", help="largest number of video frames to examine for the watermark (default 48)")
+    limit(p, p.add_argument("--frames", type=int, default=48, metavar="N", help="largest number of video frames to examine for the watermark (default 48)"), lo=1)
     p.set_defaults(func=run)
 
 
