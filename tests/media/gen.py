@@ -62,7 +62,8 @@ def write_video(
     """An H.264 file of ``frames`` test pictures at ``size`` (width, height).
 
     ``times``: each frame's timestamp in seconds (variable frame rate); ``rotation``: a
-    display matrix (counter-clockwise degrees, as PyAV's ``set_display_rotation``);
+    display matrix (counter-clockwise degrees, as PyAV's ``set_display_rotation``), the
+    picture stored turned the other way so that players show it upright at ``size``;
     ``interlaced``: each picture woven from two fields half a frame apart, coded interlaced
     top field first; ``audio``: one AAC stream per (language, tone Hz); ``subtitles``:
     (start s, end s, text) cues in one subtitle stream (mov_text in MP4/MOV, SubRip in MKV);
@@ -70,7 +71,8 @@ def write_video(
     """
     import av
 
-    w, h = size
+    turns = round((rotation or 0) / 90) % 4  # quarter turns players apply (counter-clockwise)
+    w, h = size if turns % 2 == 0 else size[::-1]  # stored size; ``size`` is what players show
     fmt = FORMATS[path.suffix.lower()]
     duration = (times[-1] + 1.0 / fps) if times is not None else frames / fps
     rng = np.random.default_rng(0)
@@ -106,7 +108,9 @@ def write_video(
                 img = picture(i, w, h)
                 img[1::2] = picture(i + 0.5, w, h)[1::2]
             else:
-                img = picture(i, w, h)
+                img = picture(i, *size)
+            if turns and not hflip:  # store it turned back, as a phone held upright does
+                img = np.ascontiguousarray(np.rot90(img, -turns))
             if texture is not None:
                 img = (img.astype(np.int32) // 2 + np.roll(texture, 3 * i, axis=1) // 2).astype(np.uint8)
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -178,11 +182,14 @@ def packets(path: Path, kind: str) -> list[tuple[float, bytes]]:
     """(time s, payload) of every packet of each stream of ``kind`` ('audio', 'subtitle'), by stream."""
     import av
 
-    out = []
     with av.open(str(path)) as c:
-        for s in [s for s in c.streams if s.type == kind]:
-            out.append([(round(float(p.pts * p.time_base), 4), bytes(p)) for p in c.demux(s) if p.size and p.pts is not None])
-    return out
+        streams = [s for s in c.streams if s.type == kind]
+        out: dict[int, list] = {s.index: [] for s in streams}
+        if streams:
+            for p in c.demux(*streams):
+                if p.size and p.pts is not None:
+                    out[p.stream.index].append((round(float(p.pts * p.time_base), 4), bytes(p)))
+    return list(out.values())
 
 
 def frame_times(path: Path) -> list[float]:

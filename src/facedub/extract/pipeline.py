@@ -198,6 +198,8 @@ def _extract_into(out, files, readers, config, reporter, existing, consent, pend
                     if len(files) > 1:
                         reporter.note(f"error: {e} (going on with the other inputs)")
                     continue
+                for msg in reader.notes() + reader.problems:  # rotation, deinterlacing, frames skipped as corrupt
+                    run.note(msg)
                 if len(run.new_faces) == before:
                     empty_sources.append(str(path))
         except (KeyboardInterrupt, Cancelled):

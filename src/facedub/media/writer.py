@@ -121,7 +121,8 @@ class VideoWriter:
         self._in: Any = None
         self._closed = False
         try:
-            options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+            # use_metadata_tags: any key (the provenance tags) is written as it is, not only the standard few.
+            options = {"movflags": "+faststart+use_metadata_tags"} if fmt in ("mp4", "mov") else {}
             self._out = av.open(str(self._tmp), "w", format=fmt, options=options)
             if metadata:
                 self._out.metadata.update({str(k): str(v) for k, v in metadata.items()})
