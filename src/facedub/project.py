@@ -240,15 +240,40 @@ def list_projects(projects_root: str | os.PathLike[str]) -> list[Project]:
     return out
 
 
+# Folders of a project that its own jobs write: an input taken from there would be
+# overwritten or deleted by the next job (the result, the preview, a faceset's crops).
+WRITTEN_DIRS = ("facesets", "model", "output", "jobs", "consent")
+
+
+def check_input_path(project: Project, path: str | os.PathLike[str]) -> Path:
+    """An input path for ``project``: it must exist and must not be (or hold, or link to) a
+    file the project's jobs write. Returns it resolved. BadInput naming the path otherwise."""
+    from facedub.outputs import folder_kind, same_file
+
+    shown = str(path)
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise BadInput(f"{shown}: no such file")
+    r = p.resolve()
+    for sub in WRITTEN_DIRS:
+        d = project.root / sub
+        if is_inside(r, d) or is_inside(d, r):
+            raise BadInput(f"{shown}: is facedub's own {sub}/ of this project (written by its jobs); choose the original file")
+    for made in (project.result_path, project.preview_path):
+        if made.exists() and same_file(p, made):
+            raise BadInput(f"{shown}: is this project's {made.name} (written by its jobs); choose the original file")
+    if p.is_dir() and folder_kind(p) in ("faceset", "model", "project"):
+        raise BadInput(f"{shown}: is a {folder_kind(p)} folder, not a video, image or folder of images")
+    return r
+
+
 def set_inputs(project: Project, role: str, files: Iterable[str | os.PathLike[str]]) -> Project:
-    """Record the input files of one role (absolute paths; each must exist)."""
+    """Record the input files of one role (absolute paths; each must exist and must not be a
+    file this project's jobs write: see :func:`check_input_path`)."""
     check_role(role)
     paths = []
     for f in files:
-        p = Path(f).expanduser()
-        if not p.exists():
-            raise BadInput(f"{p}: no such file")
-        paths.append(str(p.resolve()))
+        paths.append(str(check_input_path(project, f)))
     if not paths:
         raise BadInput(f"{project.root}: no {role} input given")
     inputs = dict(project.inputs or {})

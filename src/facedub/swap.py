@@ -68,6 +68,7 @@ class SwapSummary:
     eval: dict[str, Any] | None
     eval_report: str | None
     skipped: tuple[str, ...] = ()  # stages that were already done and not run again
+    verdict: dict[str, Any] | None = None  # the eval's verdict with hints for this project (facedub.evaluate.verdict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,22 +90,33 @@ class SwapSummary:
             + (", manifest beside the file" if v.get("manifest", {}).get("present") else "")
         )
         if self.eval:
-            s = self.eval
-            share = s.get("source_share")
-            expr = s.get("expression_error", {}).get("mean")
-            jit = s.get("landmark_jitter_ratio")
-            out.append(
-                "quality: "
-                + (f"{share * 100:.0f} % of frames read as the source" if share is not None else "identity not measured")
-                + (f", expression error {expr:.3f}" if expr is not None else "")
-                + (f", jitter {jit:.2f}x the input" if jit is not None else "")
-                + (f", background PSNR {s.get('background_psnr', {}).get('mean', 0):.1f} dB" if s.get("background_psnr", {}).get("mean") else "")
-            )
+            out.extend(quality_lines(self.eval, self.verdict))
         if self.eval_report:
             out.append(f"report: {self.eval_report}")
         if self.skipped:
             out.append(f"already done earlier: {', '.join(self.skipped)}")
         return out
+
+
+def quality_lines(ev: dict[str, Any], verdict: dict[str, Any] | None = None) -> list[str]:
+    """The verdict, the figures behind it and what to do next, from an eval summary dict."""
+    v = verdict or ev.get("verdict") or {}
+
+    def fig(value: Any, spec: str, suffix: str = "") -> str:
+        return "–" if value is None else f"{value:{spec}}{suffix}"
+
+    share = ev.get("source_share")
+    figures = [
+        f"reads as the source in {fig(None if share is None else 100 * share, '.0f', ' %')} of frames",
+        f"sharpness {fig(ev.get('sharpness_ratio'), '.2f', '×')} the footage's",
+        f"expression ratio {fig(ev.get('expression_error_ratio'), '.2f')}",
+        f"paste edge {fig((ev.get('seam_delta_e') or {}).get('median'), '.1f', ' ΔE')}",
+        f"jitter {fig(ev.get('landmark_jitter_ratio'), '.2f', '×')} the input's",
+        f"background {fig((ev.get('background_psnr') or {}).get('mean'), '.1f', ' dB')}",
+    ]
+    out = [f"quality: {v.get('text', 'not judged')}", "  " + " · ".join(figures)]
+    out.extend(f"  next: {h}" for h in v.get("hints", ()))
+    return out
 
 
 def default_project_dir(out: str | os.PathLike[str]) -> Path:
@@ -140,6 +152,38 @@ def _bind_consent(project: Any, role: str, given: str | None) -> None:
     check_valid(load_consent(dest), where=str(dest))
 
 
+def _check_before_work(config: SwapConfig, out: Path, target: Path, sources: list[Path], pdir: Path, reporter: Reporter) -> None:
+    """Every cheap check, before the project folder is made and before any extraction: the
+    output and project paths, every input opened (an audio-only target fails here), the
+    consent records (given, or already in the project) and the content gate on every input."""
+    from facedub.media.reader import expand_inputs, open_media
+    from facedub.outputs import check_output
+    from facedub.safety import policy
+    from facedub.safety.consent import check_valid, load_consent
+    from facedub.safety.provenance import MANIFEST_SUFFIX
+
+    for p in [*sources, target]:
+        if not p.exists():
+            raise BadInput(f"{p}: no such file")
+    inputs = [*sources, target, config.source_consent, config.target_consent]
+    check_output(config.out, inputs=inputs, derived=(MANIFEST_SUFFIX,), what="--out")
+    check_output(pdir, kind="project", inputs=inputs, create_parents=True, what="--project")
+    files = expand_inputs([*sources, target])
+    for f in files:
+        open_media(f)  # BadInput for anything unreadable, or without pictures (audio only)
+    for role, given in (("source", config.source_consent), ("target", config.target_consent)):
+        where = Path(given) if given else pdir / "consent" / f"{role}.json"
+        if given or where.is_file():
+            check_valid(load_consent(where), where=str(where))
+        else:
+            who = "source identity (the face put in)" if role == "source" else "target person (the face replaced)"
+            raise ConsentMissing(
+                f"{pdir}: no consent record for the {who}; pass --{role}-consent FILE "
+                f"(make one with 'facedub consent create ... --out {role}-consent.json')"
+            )
+    policy.check_inputs(files, reporter)
+
+
 def _read_state(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -173,15 +217,9 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummar
     out = Path(config.out).absolute()
     target = Path(config.target).absolute()
     sources = [Path(s).absolute() for s in config.source]
-    for p in [*sources, target]:
-        if not p.exists():
-            raise BadInput(f"{p}: no such file")
-    if out == target or out in sources:
-        raise BadInput(f"{out}: the output must not overwrite an input")
-    if not out.parent.is_dir():
-        raise BadInput(f"{out.parent}: output folder does not exist")
-
     pdir = Path(config.project) if config.project else default_project_dir(out)
+    _check_before_work(config, out, target, sources, pdir, reporter)
+
     project = open_project(pdir) if (pdir / "project.json").is_file() else create_project(pdir.parent, pdir.name)
     project = set_inputs(project, "source", [str(s) for s in sources])
     project = set_inputs(project, "target", [str(target)])
@@ -259,6 +297,7 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummar
     # 5. evaluate
     ev = None
     html = None
+    verdict = None
     if config.evaluate and conv.get("kind", "video") == "video":
         html = str(project.output_dir / f"{out.stem}-report.html")
         er = evaluate(
@@ -270,6 +309,15 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummar
         )
         ev = er.to_dict()["summary"]
         write_json(project.output_dir / f"{out.stem}-eval.json", er.to_dict())
+        from facedub.evaluate.verdict import Training, judge_summary
+
+        trained = Training(
+            minutes=float(meta.get("elapsed_s", 0.0)) / 60.0,
+            steps=int(meta.get("step", 0)),
+            arch=str(meta.get("arch")),
+            by_steps=config.steps is not None,
+        )
+        verdict = judge_summary(ev, training=trained).to_dict()
 
     fs_src = load_faceset(project.faceset_dir("source"))
     fs_tgt = load_faceset(project.faceset_dir("target"))
@@ -286,6 +334,7 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummar
         eval=ev,
         eval_report=html,
         skipped=tuple(skipped),
+        verdict=verdict,
     )
     state.update(summary=summary.to_dict())
     write_json(state_path, state)

@@ -89,6 +89,9 @@ def record_consent(
         synthetic=bool(synthetic),
     )
     out = project.consent_path(role)
+    from facedub.outputs import check_output
+
+    check_output(out, inputs=[evidence], create_parents=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_consent(record, out)
     return record.to_dict()
@@ -101,6 +104,7 @@ def extract_job(project: Project, role: str, every: int = 1, max_frames: int | N
     if not inputs:
         raise BadInput(f"{role}: choose the {role} video(s) first")
     consent = project.consent_path(role)
+    _check_output(project, project.faceset_dir(role), "faceset", [*inputs, consent])
 
     def run(reporter: Any) -> dict[str, Any]:
         from facedub.extract import ExtractConfig, extract_faceset
@@ -126,6 +130,7 @@ def train_job(
         if not (project.faceset_dir(role) / "faceset.json").is_file():
             raise BadInput(f"{role}: extract the {role} faces first")
     cont = bool(resume) and project.has_model()
+    _check_output(project, project.model_dir, "model", [project.faceset_dir("source"), project.faceset_dir("target")])
 
     def run(reporter: Any) -> dict[str, Any]:
         from facedub.train import TrainConfig, train
@@ -171,10 +176,22 @@ def convert_settings(
     return _config(ConvertConfig, mask=mask, color=color, blend=blend, erode=erode, feather=feather, forehead=forehead, sharpen=sharpen)
 
 
+def _check_output(project: Project, out: Path, kind: str, inputs: list[Any]) -> None:
+    """The CLI's output guard, run when the button is pressed (before the job starts)."""
+    from facedub.outputs import check_output
+    from facedub.project import check_input_path
+
+    for role in ("source", "target"):
+        for f in project.input_files(role):
+            check_input_path(project, f)  # a path recorded earlier may have become one of ours
+    check_output(out, kind=kind, inputs=inputs, create_parents=True)  # type: ignore[arg-type]
+
+
 def preview_job(project: Project, frame: int, settings: dict[str, Any]) -> JobFn:
     if not project.has_model():
         raise BadInput("train a model first")
     target = _target_video(project)
+    _check_output(project, project.preview_path, "file", [target, project.model_dir])
 
     def run(reporter: Any) -> dict[str, Any]:
         from facedub.convert import convert_preview
@@ -197,6 +214,7 @@ def convert_job(project: Project, settings: dict[str, Any]) -> JobFn:
     if not project.has_model():
         raise BadInput("train a model first")
     target = _target_video(project)
+    _check_output(project, project.result_path, "file", [target, project.model_dir])
 
     def run(reporter: Any) -> dict[str, Any]:
         from facedub.convert import convert_video
