@@ -20,6 +20,7 @@ remove) goes through :func:`safe_join`, so nothing can reach outside the project
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -252,8 +253,10 @@ def check_input_path(project: Project, path: str | os.PathLike[str]) -> Path:
 
     shown = str(path)
     p = Path(path).expanduser()
-    if not p.exists():
-        raise BadInput(f"{shown}: no such file")
+    try:
+        os.stat(p)
+    except OSError as e:
+        raise BadInput(f"{shown}: {'name too long' if e.errno == errno.ENAMETOOLONG else 'no such file'}") from None
     r = p.resolve()
     for sub in WRITTEN_DIRS:
         d = project.root / sub
