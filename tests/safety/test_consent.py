@@ -80,3 +80,90 @@ def test_missing_record_is_not_valid():
     assert c.problem(None) == "no consent record"
     with pytest.raises(ConsentMissing):
         c.check_valid(None)
+
+
+def _forge(rec: c.ConsentRecord, **changes) -> dict:
+    """The record with fields edited and the id recomputed (what anyone can do to the JSON)."""
+    d = {**rec.to_dict(), **changes}
+    d["id"] = c.content_id(c.ConsentRecord.from_dict(d).content())
+    return d
+
+
+def test_records_are_signed_with_the_installation_key():
+    rec = c.create_consent("A", "A", "s", synthetic=True, now=NOW)
+    key = c.installation_key()
+    assert rec.signature["key"] == key.fingerprint and rec.signature["alg"] == "ES256"
+    assert c.signature_problem(rec) is None and c.problem(rec, NOW) is None
+    assert c.signer_of(rec) == {"key": key.fingerprint, "signer": key.name, "trusted": True, "own": True}
+
+
+def test_forged_record_with_recomputed_id_is_rejected(tmp_path):
+    rec = c.create_consent("Ada", "Ada", "film X", synthetic=True, now=NOW)
+    forged = _forge(rec, subject="Someone Else")
+    assert forged["id"] != rec.id  # the id check alone would pass now
+    p = tmp_path / "forged.json"
+    p.write_text(json.dumps(forged))
+    with pytest.raises(BadInput, match="signature does not match"):
+        c.load_consent(p)
+    with pytest.raises(ConsentMissing, match="signature does not match"):
+        c.check_valid(forged, NOW)
+    # the same with a fresh expiry, and with the signature dropped
+    assert "signature does not match" in c.problem(_forge(rec, expires="2099-01-01"), NOW)
+    unsigned = _forge(rec, subject="Someone Else")
+    unsigned.pop("signature")
+    assert "not signed" in c.problem(unsigned, NOW) and "consent create" in c.problem(unsigned, NOW)
+
+
+def test_record_signed_by_another_key_is_rejected_until_trusted(tmp_path, monkeypatch):
+    import os
+
+    from facedub.safety.provenance import facedub_home
+
+    ours = c.create_consent("A", "A", "s", synthetic=True, now=NOW)
+    own_home = os.environ["FACEDUB_HOME"]
+    monkeypatch.setenv("FACEDUB_HOME", str(tmp_path / "other-home"))  # another installation
+    theirs = c.create_consent("B", "B", "s", synthetic=True, now=NOW)
+    monkeypatch.setenv("FACEDUB_HOME", own_home)
+    assert theirs.signature["key"] != ours.signature["key"]
+    why = c.problem(theirs, NOW)
+    assert "does not trust" in why and theirs.signature["key"] in why
+    assert c.signer_of(theirs)["trusted"] is False
+    # the user decides to trust that installation: its public key in consent-keys/
+    keys = facedub_home() / c.KEYS_DIR
+    keys.mkdir(parents=True, exist_ok=True)
+    try:
+        (keys / "colleague.pem").write_text(theirs.signature["public_key"])
+        assert c.problem(theirs, NOW) is None
+        assert c.signer_of(theirs) == {"key": theirs.signature["key"], "signer": theirs.signature["signer"], "trusted": True, "own": False}
+        # trusting a key does not make an edited record valid
+        assert "signature does not match" in c.problem(_forge(theirs, subject="C"), NOW)
+    finally:
+        (keys / "colleague.pem").unlink()
+
+
+def test_rebind_replaces_on_purpose_and_records_why(tmp_path):
+    from facedub.faceset import load_faceset
+    from tests.cli.test_bad_paths import ROOT, _load
+
+    ff = _load("fakefaces_badpaths", ROOT / "train" / "fakefaces.py")
+    fs = ff.make_faceset(tmp_path / "fs", "alice", n=2, seed=0)
+    old = load_faceset(fs).consent
+    new = c.create_consent("alice", "alice", "renewed for film Y", synthetic=True)
+    c.save_consent(new, tmp_path / "new.json")
+    with pytest.raises(BadInput, match="--reason"):
+        c.rebind_faceset(fs, tmp_path / "new.json", " ")
+    assert load_faceset(fs).consent == old and c.read_history(fs) == []
+    was, now = c.rebind_faceset(fs, tmp_path / "new.json", "renewed")
+    assert was == old and now["id"] == new.id and load_faceset(fs).consent["id"] == new.id
+    (entry,) = c.read_history(fs)
+    assert entry["action"] == "rebind" and entry["reason"] == "renewed"
+    assert entry["old"]["id"] == old["id"] and entry["new"]["id"] == new.id
+    assert entry["signature"]["key"] == c.installation_key().fingerprint
+    with pytest.raises(BadInput, match="already carries"):
+        c.rebind_faceset(fs, tmp_path / "new.json", "again")
+    # a forged record is not bound either
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(_forge(new, subject="mallory")))
+    with pytest.raises(BadInput, match="signature"):
+        c.rebind_faceset(fs, forged, "swap people")
+    assert len(c.read_history(fs)) == 1
