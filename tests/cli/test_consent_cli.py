@@ -117,6 +117,10 @@ def test_rebind_and_show_name_the_key_and_the_history(tmp_path, capsys):
     assert "NOT VALID" in text and "not signed" in text and "signed: no" in text
     assert main(["consent", "rebind", str(fs), "--consent", str(tmp_path / "old.json"), "--reason", "x"]) == 2
     assert "not signed" in capsys.readouterr().err
+    assert main(["consent", "adopt", str(tmp_path / "old.json"), "--reason", "made with an older facedub"]) == 0
+    assert "signed with" in capsys.readouterr().out
+    assert main(["consent", "show", str(tmp_path / "old.json")]) == 0
+    assert "this installation's key" in capsys.readouterr().out
 
 
 @pytest.mark.shared

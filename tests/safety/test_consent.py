@@ -167,3 +167,40 @@ def test_rebind_replaces_on_purpose_and_records_why(tmp_path):
     with pytest.raises(BadInput, match="signature"):
         c.rebind_faceset(fs, forged, "swap people")
     assert len(c.read_history(fs)) == 1
+
+
+def test_adopt_signs_only_unedited_unsigned_records(tmp_path):
+    from facedub.faceset import load_faceset, save_faceset
+    from tests.cli.test_bad_paths import ROOT, _load
+
+    rec = c.create_consent("A", "A", "s", synthetic=True, now=NOW)
+    old = rec.to_dict()
+    old.pop("signature")  # as facedub wrote records before they were signed
+    f = tmp_path / "old.json"
+    f.write_text(json.dumps(old))
+    with pytest.raises(BadInput, match="not signed"):
+        c.load_consent(f)
+    with pytest.raises(BadInput, match="--reason"):
+        c.adopt(f, "")
+    what, signed = c.adopt(f, "made with facedub 0.x for project X")
+    assert what == "file" and c.load_consent(f) == signed and signed.id == rec.id
+    with pytest.raises(BadInput, match="signed already"):
+        c.adopt(f, "again")
+    edited = dict(old, scope="anything")  # edited, id NOT recomputed: never adopted
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    with pytest.raises(BadInput, match="does not match its content"):
+        c.adopt(tmp_path / "edited.json", "x")
+    forged_signed = tmp_path / "forged.json"  # a signed record edited: never re-signed
+    forged_signed.write_text(json.dumps(_forge(rec, subject="B")))
+    with pytest.raises(BadInput, match="never re-signed"):
+        c.adopt(forged_signed, "x")
+    # a faceset carrying an old record
+    ff = _load("fakefaces_badpaths", ROOT / "train" / "fakefaces.py")
+    fs = ff.make_faceset(tmp_path / "fs", "alice", n=2, seed=0)
+    from dataclasses import replace
+
+    save_faceset(replace(load_faceset(fs), consent=old), fs)
+    assert "not signed" in c.problem(load_faceset(fs).consent)
+    c.adopt(fs, "old project")
+    assert c.problem(load_faceset(fs).consent) is None
+    assert [e["action"] for e in c.read_history(fs)] == ["adopt"]

@@ -53,6 +53,21 @@ def register(sub: Any) -> None:
     r.add_argument("--reason", required=True, metavar="TEXT", help="why the record changes (kept in the faceset's consent history)")
     r.set_defaults(func=run_rebind)
 
+    a = sp.add_parser(
+        "adopt",
+        help="sign an unsigned record (made before facedub signed records) with this installation's key",
+        description=(
+            "Records made by facedub before records were signed are refused. If you know such a record "
+            "is genuine, 'adopt' signs it with this installation's key: a consent file in place, or the "
+            "record a faceset carries (recorded with --reason in the faceset's consent history). A record "
+            "whose id does not match its content, or that is signed already, is never adopted. A model "
+            "trained with an adopted record takes the signed one on 'facedub train --resume'."
+        ),
+    )
+    a.add_argument("path", metavar="FACESET|consent.json", help="a faceset folder or a consent JSON file")
+    a.add_argument("--reason", required=True, metavar="TEXT", help="why you vouch for the record")
+    a.set_defaults(func=run_adopt)
+
 
 def run_create(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.safety.consent import create_consent, save_consent
@@ -139,6 +154,15 @@ def run_show(args: argparse.Namespace, reporter: Any) -> int:
         old, new = e.get("old") or {}, e.get("new") or {}
         print(f"  history: {e.get('time')} {e.get('action')} {old.get('id') or '-'} -> {new.get('id')} ({new.get('subject')!r})"
               + (f" by {e['user']}" if e.get("user") else "") + (f": {e['reason']}" if e.get("reason") else ""))
+    return 0
+
+
+def run_adopt(args: argparse.Namespace, reporter: Any) -> int:
+    from facedub.safety.consent import adopt, installation_key
+
+    what, rec = adopt(args.path, args.reason)
+    print(f"{args.path}: consent record {rec.id} ({rec.subject!r}) signed with {installation_key().name} (key {installation_key().fingerprint})"
+          + ("; recorded in its consent history" if what == "faceset" else ""))
     return 0
 
 

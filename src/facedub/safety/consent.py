@@ -220,7 +220,8 @@ def signature_problem(record: "ConsentRecord") -> str | None:
     if not sig:
         return (
             f"consent record {record.id} is not signed (made by facedub before records were signed, or by hand); "
-            "make a new one with 'facedub consent create' and bind it with 'facedub consent rebind'"
+            "if it is genuine, sign it with 'facedub consent adopt FILE|FACESET --reason TEXT' (a model trained "
+            "with it takes the signed record on 'facedub train --resume'), or make a new one with 'facedub consent create'"
         )
     try:
         if sig.get("alg") != SIG_ALG:
@@ -460,3 +461,38 @@ def rebind_faceset(
     append_history(folder, "rebind" if old else "bind", old, new, reason.strip(), now)
     save_faceset(replace(fs, consent=new), folder)
     return old, new
+
+
+def adopt(path: str | os.PathLike[str], reason: str, now: dt.datetime | None = None) -> tuple[str, ConsentRecord]:
+    """Sign an UNSIGNED record (made before facedub signed records) with this installation's
+    key, on purpose: in a consent file, or the one a faceset carries (recorded in its consent
+    history). Refused for a record whose id does not match its content, or that carries a
+    signature already (an edited signed record is never re-signed). Returns (what, record)."""
+    from dataclasses import replace
+
+    from facedub.faceset.store import load_faceset, save_faceset
+
+    if not (reason or "").strip():
+        raise BadInput("consent adopt: say why with --reason (for a faceset it is kept in its consent history)")
+    p = Path(path)
+
+    def signed(d: Mapping[str, Any] | None, where: str) -> ConsentRecord:
+        if d is None:
+            raise BadInput(f"{where}: carries no consent record")
+        rec = ConsentRecord.from_dict(d, where)
+        if rec.id != content_id(rec.content()):
+            raise BadInput(f"{where}: consent record id does not match its content (edited after creation?); not adopted")
+        if rec.signature:
+            why = signature_problem(rec)
+            raise BadInput(f"{where}: the record is signed already" + (f" ({why}); an edited signed record is never re-signed" if why else ""))
+        return sign_record(rec)
+
+    if p.is_dir():
+        fs = load_faceset(p)
+        rec = signed(fs.consent, str(p))
+        append_history(p, "adopt", fs.consent, rec.to_dict(), reason.strip(), now)
+        save_faceset(replace(fs, consent=rec.to_dict()), p)
+        return "faceset", rec
+    rec = signed(load_consent(p, verify=False).to_dict(), str(p))
+    save_consent(rec, p)
+    return "file", rec
