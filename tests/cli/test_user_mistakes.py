@@ -145,3 +145,16 @@ def test_eval_max_frames_applies_before_the_frame_count_check(world: World, tmp_
     _one_line(capsys, rc, "short.mp4", "4 frames")
     assert main(["--quiet", "eval", str(short), "--target", str(long), "--source", str(world.fs), "--max-frames", "4", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["frames_compared"] == 4
+
+
+def test_project_and_projects_folders_of_another_kind(world: World, tmp_path: Path, capsys) -> None:  # noqa: F811
+    before = _snapshot(world.root)
+    rc = main(["--quiet", *_argv(world, tmp_path)["swap"], "--project", str(world.fs)])
+    _one_line(capsys, rc, str(world.fs), "is a faceset folder")
+    rc = main(["--quiet", *_argv(world, tmp_path)["swap"], "--project", str(world.model / "p")])
+    _one_line(capsys, rc, str(world.model / "p"), "inside the model folder")
+    rc = main(["ui", "--projects", str(world.fs2)])
+    _one_line(capsys, rc, str(world.fs2), "is a faceset folder")
+    rc = main(["ui", "--projects", str(world.model / "projects")])
+    _one_line(capsys, rc, str(world.model / "projects"), "inside the model folder")
+    assert _snapshot(world.root) == before

@@ -41,6 +41,12 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
     if not 0 < args.port < 65536:
         raise BadInput(f"--port {args.port}: not a port number (1-65535)")
     root = Path(args.projects).expanduser()
+    from facedub.outputs import check_output, folder_kind
+
+    if folder_kind(root) in ("faceset", "model"):
+        raise BadInput(f"{args.projects}: is a {folder_kind(root)} folder, not a folder of projects; choose another --projects")
+    if not root.is_dir():
+        check_output(root, kind="project", create_parents=True, what="--projects")  # not inside a faceset or model, writable
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
