@@ -135,6 +135,12 @@ def test_extract_binds_a_record_only_to_the_same_person(shared_data, tmp_path, c
     rc = main(["--quiet", "extract", str(syn / "aiface2" / "english_256.mp4"), "--out", str(fs), *quick, "--consent", str(rec)])
     assert rc == 2 and "not bound" in capsys.readouterr().err
     assert json.loads((fs / "faceset.json").read_text())["consent"] is None
+    # a --reference photo of someone else: the faces already there are not that person's
+    rc = main(["--quiet", "extract", str(syn / "aiface1" / "speech_512.mp4"), "--out", str(fs), *quick,
+               "--consent", str(rec), "--reference", str(shared_data / "portraits" / "aiface6.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not bound" in err and "aiface6.png" in err, err
+    assert json.loads((fs / "faceset.json").read_text())["consent"] is None
     # the same person's footage with the record: faces kept, record bound, the binding recorded
     rc = main(["--quiet", "extract", str(syn / "aiface1" / "speech_512.mp4"), "--out", str(fs), *quick, "--consent", str(rec)])
     assert rc == 0, capsys.readouterr().err
