@@ -213,7 +213,8 @@ class _Encoder:
         return np.full(128, 0.0 if lm68[:, 0].mean() < W / 2 else 1.0)
 
 
-def test_only_the_target_identity_is_swapped_and_descriptors_are_cached(video, tmp_path):
+def test_only_the_target_identity_is_swapped_and_descriptors_are_cached(tmp_path):
+    video = _plan_video(tmp_path / "still.mp4", [(30, 1, None)])  # a still background: the faces' look stays put
     model = helpers.InvertNet()
     model.meta = {**model.meta, "target_descriptor": [0.0] * 128}
     out = tmp_path / "o.mp4"
@@ -403,3 +404,269 @@ def test_opencv_runs_single_threaded_during_convert_and_is_restored(video, tmp_p
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(old)
+
+
+# ---------------------------------------------------------------------------------------
+# Identity in every frame, shot cuts
+# ---------------------------------------------------------------------------------------
+FACE_C, FACE_W = (W * 0.5, H * 0.52), 0.45 * H
+
+
+def _scene(seed: int) -> np.ndarray:
+    """A smooth random W×H background (blobs at two scales): one per shot."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = sum(cv2.resize(rng.uniform(0, 1, (c, c, 3)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC) for c in (3, 7))
+    img -= img.min()
+    return (img / img.max() * 150 + 40).astype(np.uint8)
+
+
+def _draw_person(img: np.ndarray, who: str, center=FACE_C, width=FACE_W) -> None:
+    """A face stand-in: an ellipse, warm with dark bands ("A") or cool with a bright ring ("B")."""
+    import cv2
+
+    cx, cy = int(center[0]), int(center[1])
+    axes = (int(width * 0.55), int(width * 0.7))
+    if who == "A":
+        cv2.ellipse(img, (cx, cy), axes, 0, 0, 360, (215, 150, 110), -1)
+        for dy in (-8, 0, 8):
+            cv2.line(img, (cx - axes[0] + 6, cy + dy), (cx + axes[0] - 6, cy + dy), (120, 70, 50), 2)
+    else:
+        cv2.ellipse(img, (cx, cy), axes, 0, 0, 360, (90, 120, 200), -1)
+        cv2.ellipse(img, (cx, cy), (axes[0] // 2, axes[1] // 2), 0, 0, 360, (230, 230, 240), 3)
+
+
+def _plan_video(path: Path, plan: list[tuple[int, int, str | None]], fps: int = 25) -> Path:
+    """Shots of ``(frames, background seed, person)`` joined by hard cuts; the background drifts
+    a little (a slow pan) inside each shot."""
+    frames = []
+    for n, seed, who in plan:
+        bg = _scene(seed)
+        for i in range(n):
+            f = np.roll(bg, i // 3, axis=1).copy()
+            if who:
+                _draw_person(f, who)
+            frames.append(f)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": "12"}
+        for f in frames:
+            for p in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in vs.encode(None):
+            c.mux(p)
+    return path
+
+
+def _who(rgb: np.ndarray, lm68: np.ndarray) -> str:
+    x, y = np.asarray(lm68, dtype=float).mean(axis=0)
+    patch = rgb[max(int(y) - 6, 0) : int(y) + 6, max(int(x) - 6, 0) : int(x) + 6].reshape(-1, 3).astype(float).mean(axis=0)
+    return "A" if patch[0] > patch[2] else "B"
+
+
+class _ColourEncoder:
+    """Descriptor stand-in: zeros for the warm person "A" (the target), ones for anyone else."""
+
+    calls = 0
+
+    def descriptor(self, rgb, lm68):
+        _ColourEncoder.calls += 1
+        return np.zeros(128) if _who(rgb, lm68) == "A" else np.ones(128)
+
+
+class _ShotDetector:
+    """A face wherever a person is drawn (found by colour: the ellipse differs from the background
+    pattern), one track id per shot: ``reset()`` (a cut) starts new ids, as the real detector does."""
+
+    def __init__(self, present) -> None:
+        self.present = present  # frame index → bool
+        self.lm = helpers.mean_face_68(FACE_C, FACE_W)
+        self.calls = self.resets = 0
+        self.track = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.track += 1
+
+    def detect(self, rgb):
+        i = self.calls
+        self.calls += 1
+        if not self.present(i):
+            return []
+        x0, y0 = self.lm.min(axis=0)
+        x1, y1 = self.lm.max(axis=0)
+        return [helpers.FakeFace((x0, y0, x1, y1), 0.9, self.lm, self.track)]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(float) - b.astype(float)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def _target_model():
+    model = helpers.InvertNet()
+    model.meta = {**model.meta, "target_descriptor": [0.0] * 128}
+    return model
+
+
+def test_cut_to_another_person_leaves_them_untouched_and_the_target_is_found_again(tmp_path):
+    # target (12) | other person (10) | no face (6) | target (8): hard cuts at 12, 22, 28.
+    plan = [(12, 1, "A"), (10, 2, "B"), (6, 3, None), (8, 4, "A")]
+    video = _plan_video(tmp_path / "shots.mp4", plan)
+    present = lambda i: not (22 <= i < 28)  # noqa: E731
+    det = _ShotDetector(present)
+    _ColourEncoder.calls = 0
+    rep = RecordingReporter()
+    out = tmp_path / "out.mp4"
+    s = convert_video(video, _target_model(), out, ConvertConfig(color="none", max_gap=8, visible_label=False, crf=0), rep, detector=det, identity=_ColourEncoder)
+    assert s.cuts == 3 and det.resets == 3
+    assert (s.frames, s.swapped, s.bridged) == (36, 20, 0)
+    # One descriptor when each shot's track is first seen (3 shots with a face; all are shorter than identity_every).
+    assert _ColourEncoder.calls == 3
+    fin, fout = _decode(video), _decode(out)
+    x0, y0 = (det.lm.min(axis=0) - 4).astype(int)
+    x1, y1 = (det.lm.max(axis=0) + 4).astype(int)
+    face = (slice(max(y0, 0), y1), slice(max(x0, 0), x1))
+    # Against the input carrying this output's invisible watermark (at 128×96 the watermark
+    # alone costs ≈33 dB; on real frame sizes far less), encoded losslessly (crf 0; what is
+    # left is 4:2:0 chroma resampled a second time at the drawn edges, ≈37 dB).
+    psnr = [_psnr(helpers.with_marks_of(out, fin[i])[face], fout[i][face]) for i in range(36)]
+    # The other person's and the empty frames: untouched.
+    assert min(psnr[12:28]) >= 35, np.round(psnr[12:28], 1)
+    # The target's frames, including the very first frame after the cut back: swapped (inverted).
+    assert max(psnr[:12] + psnr[28:]) < 20, np.round(psnr, 1)
+    assert not any("no descriptor" in w for w in s.warnings)
+
+
+def test_lone_other_person_is_not_swapped_even_without_a_cut(tmp_path):
+    # The same background throughout: person A, then B takes their place (no cut: the cut
+    # detector is off, and the detector keeps the track id). The changed look of the track
+    # triggers a descriptor check at once.
+    plan = [(10, 1, "A"), (10, 1, "B"), (10, 1, "A")]
+    video = _plan_video(tmp_path / "swap.mp4", plan)
+    det = _ShotDetector(lambda i: True)
+    _ColourEncoder.calls = 0
+    out = tmp_path / "out.mp4"
+    s = convert_video(video, _target_model(), out, ConvertConfig(color="none", cut_threshold=None, max_gap=0, visible_label=False, crf=0), detector=det, identity=_ColourEncoder)
+    assert s.cuts == 0 and det.resets == 0
+    assert s.swapped == 20 and _ColourEncoder.calls == 3
+    fin, fout = _decode(video), _decode(out)
+    face = (slice(int(FACE_C[1]) - 8, int(FACE_C[1]) + 8), slice(int(FACE_C[0]) - 8, int(FACE_C[0]) + 8))
+    psnr = [_psnr(helpers.with_marks_of(out, fin[i])[face], fout[i][face]) for i in range(30)]
+    assert min(psnr[10:20]) >= 35 and max(psnr[:10] + psnr[20:]) < 20, np.round(psnr, 1)
+
+
+def test_without_a_target_descriptor_the_summary_says_identity_was_not_checked(tmp_path):
+    video = _plan_video(tmp_path / "v.mp4", [(6, 1, "A")])
+    s = convert_video(video, helpers.InvertNet(), tmp_path / "o.mp4", ConvertConfig(), detector=_ShotDetector(lambda i: True))
+    assert s.swapped == 6
+    assert any("no descriptor of the target person" in w for w in s.warnings)
+
+
+class _Pair:
+    """Two faces side by side with fixed track ids per side (0 left, 1 right), whoever is there."""
+
+    def __init__(self) -> None:
+        self.lms = [helpers.mean_face_68((W * 0.27, H / 2), 0.3 * H), helpers.mean_face_68((W * 0.73, H / 2), 0.3 * H)]
+
+    def detect(self, rgb):
+        out = []
+        for track, lm in enumerate(self.lms):
+            x0, y0 = lm.min(axis=0)
+            x1, y1 = lm.max(axis=0)
+            out.append(helpers.FakeFace((x0, y0, x1, y1), 0.9, lm, track))
+        return out
+
+
+def test_two_people_swapping_places_the_target_is_followed(tmp_path):
+    bg = _scene(5)
+    frames = []
+    for i in range(30):
+        f = bg.copy()
+        left, right = ("A", "B") if i < 15 else ("B", "A")  # they swap places at frame 15
+        _draw_person(f, left, (W * 0.27, H / 2), 0.3 * H)
+        _draw_person(f, right, (W * 0.73, H / 2), 0.3 * H)
+        frames.append(f)
+    video = tmp_path / "pair.mp4"
+    with av.open(str(video), "w") as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": "12"}
+        for f in frames:
+            for p in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in vs.encode(None):
+            c.mux(p)
+    _ColourEncoder.calls = 0
+    out = tmp_path / "out.mp4"
+    s = convert_video(video, _target_model(), out, ConvertConfig(color="none", crf=0, visible_label=False), detector=_Pair(), identity=_ColourEncoder)
+    assert s.swapped == 30
+    # Both tracks checked when first seen and again at once when their look changed hands.
+    assert _ColourEncoder.calls == 4
+    fin, fout = _decode(video), _decode(out)
+    sides = [(slice(H // 2 - 5, H // 2 + 5), slice(int(W * x) - 5, int(W * x) + 5)) for x in (0.27, 0.73)]
+    for i in range(30):
+        target_side = 0 if i < 15 else 1
+        marked = helpers.with_marks_of(out, fin[i])
+        assert _psnr(marked[sides[target_side]], fout[i][sides[target_side]]) < 20, i
+        assert _psnr(marked[sides[1 - target_side]], fout[i][sides[1 - target_side]]) >= 35, i
+
+
+def test_bridging_never_crosses_a_cut():
+    from facedub.convert.pipeline import _Bridger, _Item
+
+    lm = helpers.mean_face_68((50, 50), 40)
+    items = [_Item(i, i / 25, np.zeros((2, 2, 3), np.uint8)) for i in range(8)]
+    for i in (0, 1, 5, 6, 7):
+        items[i].lm = lm.copy()
+    items[5].cut = True  # frames 2-4 lose the face, and frame 5 starts a new shot
+    b = _Bridger(max_gap=5)
+    out = [it for item in items for it in b.push(item)] + b.flush()
+    assert [it.index for it in out] == list(range(8))
+    assert [it.lm is not None for it in out] == [True, True, False, False, False, True, True, True]
+    assert not any(it.bridged for it in out)
+    # The same dropout inside a shot is bridged.
+    items[5].cut = False
+    for it in items[2:5]:
+        it.lm = None
+    b = _Bridger(max_gap=5)
+    out = [it for item in items for it in b.push(item)] + b.flush()
+    assert [it.bridged for it in out] == [False, False, True, True, True, False, False, False]
+
+
+def test_chooser_checks_a_lone_face_and_rechecks_after_reset_or_a_jump():
+    from facedub.convert.pipeline import _TargetChooser
+
+    class Enc:
+        calls = 0
+
+        def descriptor(self, rgb, lm68):
+            Enc.calls += 1
+            return np.zeros(128) if lm68[:, 0].mean() < W / 2 else np.ones(128)
+
+    chooser = _TargetChooser(np.zeros(128), ConvertConfig(identity_every=25), Enc)
+    rgb = np.full((H, W, 3), 120, np.uint8)
+    left = helpers.mean_face_68((W * 0.3, H / 2), 0.3 * H)
+    right = helpers.mean_face_68((W * 0.7, H / 2), 0.3 * H)
+
+    def face(lm, track):
+        x0, y0 = lm.min(axis=0)
+        x1, y1 = lm.max(axis=0)
+        return helpers.FakeFace((x0, y0, x1, y1), 0.9, lm, track)
+
+    assert chooser.choose(rgb, [face(right, 0)]) is None  # alone, and not the target: not taken
+    assert chooser.choose(rgb, [face(right, 0)]) is None and Enc.calls == 1  # cached
+    assert chooser.choose(rgb, [face(left, 0)]) is not None and Enc.calls == 2  # the track's box jumped: checked again
+    chooser.reset()  # a cut
+    assert chooser.choose(rgb, [face(left, 0)]) is not None and Enc.calls == 3
+    for _ in range(24):
+        chooser.choose(rgb, [face(left, 0)])
+    assert Enc.calls == 3
+    chooser.choose(rgb, [face(left, 0)])
+    assert Enc.calls == 4  # the periodic re-check, identity_every frames after the last
+    assert chooser.choose(rgb, []) is None
+    assert chooser.choose(rgb, [face(right, 5), face(left, 6)]).track == 6
+    no_target = _TargetChooser(None, ConvertConfig(), Enc)
+    assert no_target.choose(rgb, [face(right, 0)]) is not None  # without a descriptor: today's behaviour

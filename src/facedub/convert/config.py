@@ -49,8 +49,9 @@ class ConvertConfig:
     min_cutoff: float = 1.0  # one-euro: cutoff (Hz) when the face is still; lower = smoother, more lag
     beta: float = 8.0  # one-euro: cutoff increase (Hz) per face width per second of motion; higher = less lag
     max_gap: int = 5  # bridge face dropouts of up to this many frames by interpolating the landmarks
-    identity_every: int = 25  # with several faces, re-check who is who with face descriptors every N frames
-    max_distance: float = 0.6  # descriptor distance above which a face is not the target person
+    identity_every: int = 25  # re-check every face track against the target's descriptor every N frames (also at once when first seen, after a cut, or when the track jumps or changes look)
+    max_distance: float = 0.6  # descriptor distance above which a face is not the target person (dlib's same-person threshold)
+    cut_threshold: float | None = 0.06  # shot-cut change score (0-1, see facedub.convert.cuts) from which a frame starts a new shot; None = no cut detection
     batch: int = 16  # faces per model call (on 2 CPU cores `original` converts 12–14 % faster at 16 than at 8)
     device: str | None = None  # torch device for the model; None = CUDA when available, else CPU
     precision: Precision = "auto"  # the model's arithmetic: auto = bfloat16 where the CPU/GPU has fast units (original 1.4× faster on such a CPU; faces within about a level of fp32), else fp32
@@ -101,6 +102,12 @@ class ConvertConfig:
             raise BadInput("convert: min_cutoff must be > 0 and beta >= 0")
         if not 0 <= self.nice <= 19:
             raise BadInput(f"convert: nice must be between 0 and 19, got {self.nice}")
+        if self.identity_every < 1:
+            raise BadInput(f"convert: identity_every must be at least 1 frame, got {self.identity_every}")
+        if not 0.0 < self.max_distance <= 2.0:
+            raise BadInput(f"convert: max_distance must be in (0, 2], got {self.max_distance}")
+        if self.cut_threshold is not None and not 0.0 < self.cut_threshold <= 1.0:
+            raise BadInput(f"convert: cut threshold must be in (0, 1] (or off), got {self.cut_threshold}")
         if self.queue_size < 2:
             raise BadInput(f"convert: queue_size must be at least 2, got {self.queue_size}")
 

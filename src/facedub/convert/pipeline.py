@@ -46,6 +46,7 @@ from facedub.convert import blend as blend_mod
 from facedub.convert import color as color_mod
 from facedub.convert import mask as mask_mod
 from facedub.convert.config import ConvertConfig
+from facedub.convert.cuts import CutDetector
 from facedub.convert.smoothing import OneEuroFilter, interpolate
 from facedub.errors import BadInput, Cancelled, FacedubError, ModelMismatch
 from facedub.faces.align import CROP_SIZE, align_matrix, compose, face_outline, inner_cut, points5_from_68, resize_to_model, scale_of, transform_points, warp
@@ -82,6 +83,7 @@ class ConvertSummary:
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds: checks (consent, content gate, model load), frames, finish (tags, C2PA, manifest)
     warnings: tuple[str, ...] = ()
     precision: str = "fp32"  # the model's arithmetic as run: fp32, bf16 or fp16
+    cuts: int = 0  # shot cuts detected (smoothing, bridging, colour and identity start afresh at each)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -230,6 +232,7 @@ class _Item:
     rgb: np.ndarray
     lm: np.ndarray | None = None  # target's 68 landmarks as detected (frame px)
     bridged: bool = False
+    cut: bool = False  # the first frame of a new shot (smoothing, bridging and colour start afresh)
     lm_s: np.ndarray | None = None  # smoothed landmarks actually used
     align: np.ndarray | None = None  # frame → 256 crop
     m: np.ndarray | None = None  # frame → model input (exact geometry of crop_to_model)
@@ -342,12 +345,64 @@ class _Compositor:
         return color_mod.reinhard_apply(face, self._src_stats, self._ref_stats, lab)
 
 
-class _TargetChooser:
-    """Picks the target person's face among the detections of a frame.
+# Shares of the face's box: a track whose box moves by more than this between frames, or
+# whose size changes by more than this factor, is checked again (someone else may hold it).
+JUMP_SHIFT = 0.5
+JUMP_SCALE = 1.5
+# Mean |difference| of a track's 16×16 aligned appearance thumbnails (gain-free) from one frame
+# to the next above which the track is checked again. Measured: one person from frame to frame
+# ≤ 0.03 (GRID) and ≤ 0.11 (512² talking head; 99 % under 0.09); two different people ≥ 0.12
+# (GRID speakers in the same studio) and 0.52 (aiface1 / aiface2). A false alarm costs one
+# descriptor; a miss lets another person keep the swap until the next periodic check.
+APPEARANCE_CHANGE = 0.1
 
-    One face: it is taken. Several: each track is checked against the model's target
-    descriptor (dlib, ~150 ms a face) when first seen and every ``identity_every`` frames;
-    the closest one under ``max_distance`` is taken. Without a target descriptor, the largest.
+
+def appearance(rgb: np.ndarray, lm68: np.ndarray) -> np.ndarray:
+    """16×16 float32 aligned thumbnail of a face divided by its mean (brightness-free): what a
+    track looks like, compared from frame to frame to notice another person taking it over."""
+    import cv2
+
+    a = align_matrix(points5_from_68(np.asarray(lm68, dtype=np.float64)), 64)
+    t = cv2.resize(cv2.warpAffine(rgb, a, (64, 64), flags=cv2.INTER_LINEAR), (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return t / (float(t.mean()) + 1.0)
+
+
+@dataclass
+class _TrackState:
+    checked: int  # frame of the last identity check
+    distance: float  # descriptor distance to the target then
+    box: tuple[float, float, float, float]  # box in the previous frame
+    look: np.ndarray  # appearance thumbnail in the previous frame
+    overlapped: bool  # overlapped another face in the previous frame
+
+
+def _box_jumped(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    wa, ha, wb, hb = a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]
+    size = max(min(wa, ha), 1.0)
+    shift = float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2))
+    ratio = max(wa * ha, 1.0) / max(wb * hb, 1.0)
+    return shift > JUMP_SHIFT * size or not (1 / JUMP_SCALE**2 <= ratio <= JUMP_SCALE**2)
+
+
+def _overlaps(box: tuple[float, ...], others: list[tuple[float, ...]]) -> bool:
+    return any(min(box[2], o[2]) > max(box[0], o[0]) and min(box[3], o[3]) > max(box[1], o[1]) for o in others)
+
+
+class _TargetChooser:
+    """Decides in every frame which detected face, if any, is the target person's.
+
+    With the model's target descriptor (dlib, the mean over the target faceset), a face is
+    taken only if its descriptor lies within ``max_distance`` of it — also when it is alone in
+    the frame, so after a cut to someone else nobody is swapped. A descriptor costs 100–250 ms,
+    so it is computed per face *track* (the detector's track ids) and cached: when the track is
+    first seen, every ``identity_every`` frames, after a cut (``reset``), and at once when the
+    track may have changed hands — its box jumps, its appearance thumbnail changes abruptly
+    (two people swapping places under one track id), or it stops overlapping another face (two
+    people crossing). Faces without a track id are checked in every frame. Among several
+    matches the closest is taken.
+
+    Without a target descriptor (models trained before descriptors were stored): the only face,
+    or the largest of several, unchecked (the summary says so).
     """
 
     def __init__(self, target_descriptor: np.ndarray | None, config: ConvertConfig, encoder_factory: Callable[[], Any] | None = None) -> None:
@@ -356,9 +411,14 @@ class _TargetChooser:
         self.max_distance = config.max_distance
         self._factory = encoder_factory
         self._encoder: Any = None
-        self._checked: dict[int, tuple[int, float]] = {}  # track → (frame checked, distance)
+        self._tracks: dict[int, _TrackState] = {}
         self._frame = 0
         self.descriptor_calls = 0
+        self.seconds = 0.0  # time spent on identity (descriptors and appearance thumbnails)
+
+    def reset(self) -> None:
+        """A cut: forget every track's identity, so each face is checked again."""
+        self._tracks.clear()
 
     def _distance(self, rgb: np.ndarray, face: Any) -> float:
         if self._encoder is None:
@@ -374,29 +434,50 @@ class _TargetChooser:
 
     def choose(self, rgb: np.ndarray, faces: list[Any]) -> Any | None:
         self._frame += 1
-        if not faces:
-            return None
-        if len(faces) == 1:
-            return faces[0]
         if self.target is None:
+            if not faces:
+                return None
             return max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+        t0 = time.perf_counter()
+        try:
+            return self._choose(rgb, faces)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _choose(self, rgb: np.ndarray, faces: list[Any]) -> Any | None:
         best, best_d = None, float("inf")
-        for f in faces:
+        boxes = [tuple(float(v) for v in f.bbox) for f in faces]
+        seen: dict[int, _TrackState] = {}
+        for k, f in enumerate(faces):
             track = int(getattr(f, "track", -1))
-            cached = self._checked.get(track) if track >= 0 else None
-            if cached is not None and self._frame - cached[0] < self.every:
-                d = cached[1]
-            else:
+            box = boxes[k]
+            overlapped = _overlaps(box, boxes[:k] + boxes[k + 1 :])
+            look = appearance(rgb, f.landmarks68) if track >= 0 else None
+            st = self._tracks.get(track) if track >= 0 else None
+            stale = (
+                st is None
+                or self._frame - st.checked >= self.every
+                or _box_jumped(st.box, box)
+                or (st.overlapped and not overlapped)
+                or float(np.abs(look - st.look).mean()) > APPEARANCE_CHANGE  # type: ignore[operator]
+            )
+            if stale:
                 d = self._distance(rgb, f)
-                if track >= 0:
-                    self._checked[track] = (self._frame, d)
+                checked = self._frame
+            else:
+                assert st is not None
+                d, checked = st.distance, st.checked
+            if track >= 0 and look is not None:
+                seen[track] = _TrackState(checked, d, box, look, overlapped)
             if d < best_d:
                 best, best_d = f, d
+        self._tracks = seen  # tracks not in this frame are forgotten
         return best if best_d <= self.max_distance else None
 
 
 class _Bridger:
-    """Fills face dropouts of at most ``max_gap`` frames by interpolating the landmarks."""
+    """Fills face dropouts of at most ``max_gap`` frames by interpolating the landmarks, inside
+    a shot only (an item marked ``cut`` ends the shot before it)."""
 
     def __init__(self, max_gap: int) -> None:
         self.max_gap = max_gap
@@ -404,6 +485,13 @@ class _Bridger:
         self._held: list[_Item] = []
 
     def push(self, item: _Item) -> list[_Item]:
+        if item.cut:
+            # Never bridge across a cut: frames held before it stay without a face.
+            held, self._held, self._last = self._held, [], None
+            return held + self._push(item)
+        return self._push(item)
+
+    def _push(self, item: _Item) -> list[_Item]:
         if item.lm is None:
             if self._last is None or self.max_gap == 0:
                 return [item]
@@ -686,7 +774,7 @@ def convert_video(
     fps = float(reader.fps) if kind == "video" else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
     warnings: list[str] = []
-    counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0}
+    counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0}
     phases: dict[str, float] = {}
 
     from facedub.fileio import atomic_path
@@ -743,6 +831,11 @@ def convert_video(
         if own_detector:
             _close(det)
 
+    if _target_descriptor(meta, config.reverse) is None:
+        warnings.append(
+            "the model stores no descriptor of the target person, so faces were not checked for identity: "
+            "the only face in a frame (or the largest of several) was swapped, whoever it was; retrain to store one"
+        )
     if counts["no_face"]:
         warnings.append(f"{counts['no_face']} of {counts['frames']} frames had no face of the target person and were copied unchanged")
     for w in warnings:
@@ -768,6 +861,7 @@ def convert_video(
         phases=phases,
         warnings=tuple(warnings),
         precision=runner.precision,
+        cuts=counts["cuts"],
     )
 
 
@@ -792,6 +886,7 @@ def _run(
     q_batch, q_inf = pipe.queue(workers), pipe.queue(finished_batches(workers, config.batch))
     q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
     chooser = _TargetChooser(_target_descriptor(meta, config.reverse), config, identity)
+    cuts = None if config.cut_threshold is None or reader.kind != "video" else CutDetector(config.cut_threshold)
 
     def decode() -> None:
         it = iter(reader.frames(limit=config.max_frames, threads=decoder_threads(reader.width, reader.height)))
@@ -808,10 +903,23 @@ def _run(
     def detect() -> None:
         for item in pipe.items(q_dec):
             t = time.perf_counter()
-            face = chooser.choose(item.rgb, det.detect(item.rgb))
+            if cuts is not None and cuts.update(item.rgb):
+                # A new shot: nothing tracked in the last one carries over.
+                item.cut = True
+                chooser.reset()
+                reset = getattr(det, "reset", None)
+                if callable(reset):
+                    reset()
+            t_det = time.perf_counter()
+            faces = det.detect(item.rgb)
+            t_id = time.perf_counter()
+            id_before = chooser.seconds
+            face = chooser.choose(item.rgb, faces)
             if face is not None:
                 item.lm = np.asarray(face.landmarks68, dtype=np.float64)
-            pipe.add_busy("detect", time.perf_counter() - t)
+            pipe.add_busy("cuts", t_det - t)
+            pipe.add_busy("detect", t_id - t_det + (time.perf_counter() - t_id) - (chooser.seconds - id_before))
+            pipe.add_busy("identity", chooser.seconds - id_before)
             pipe.put(q_det, item)
         pipe.put(q_det, _END)
 
@@ -830,9 +938,9 @@ def _run(
         def prepare(items: list[_Item]) -> None:
             t = time.perf_counter()
             for it in items:
-                if it.lm is None:
-                    smoother.reset()
-                else:
+                if it.lm is None or it.cut:
+                    smoother.reset()  # a dropout or a new shot: the filter starts afresh
+                if it.lm is not None:
                     it.lm_s = smoother(it)
                     it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
                 pending.append(it)
@@ -886,6 +994,8 @@ def _run(
         for it in in_order():
             t = time.perf_counter()
             frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
+            if it.cut:
+                comp.reset()  # colour statistics of the last shot's face do not carry over
             if it.face is not None:
                 comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align)
             else:
@@ -901,7 +1011,7 @@ def _run(
             t = time.perf_counter()
             sink.write(it.out, it.time)
             pipe.add_busy("encode", time.perf_counter() - t)
-            pipe.put(q_done, (it.lm_s is not None, it.bridged))
+            pipe.put(q_done, (it.lm_s is not None, it.bridged, it.cut))
         pipe.put(q_done, _END)
 
     # The model is the costly stage: the other threads run at a lower priority so that, on a
@@ -918,8 +1028,9 @@ def _run(
     reporter.start("convert", total=total or None, unit="frame")
     t_start = time.perf_counter()
     try:
-        for swapped, bridged in pipe.items(q_done):
+        for swapped, bridged, cut in pipe.items(q_done):
             counts["frames"] += 1
+            counts["cuts"] += int(cut)
             if swapped:
                 counts["swapped"] += 1
                 counts["bridged"] += int(bridged)
