@@ -111,7 +111,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"before (top) / after (bottom): {strip.resolve()}")
     print(f"source faces used for training: {Path(sheet).resolve()}")
     print(f"play the result: {out.resolve()}   check its marks: facedub verify {out}")
+    # The verdict last, so it is what a reader sees under the strip's path: a blur cannot pass.
+    for line in final_quality(project):
+        print(line)
     return 0
+
+
+def final_quality(project: Path) -> list[str]:
+    """The swap's quality lines (verdict, figures, what to do next) from the project's swap.json."""
+    import json
+
+    from facedub.swap import STATE_JSON, quality_lines
+
+    try:
+        summary = json.loads((project / STATE_JSON).read_text(encoding="utf-8")).get("summary") or {}
+    except (OSError, ValueError):
+        return []
+    if not summary.get("eval"):
+        return []
+    return quality_lines(summary["eval"], summary.get("verdict"))
 
 
 if __name__ == "__main__":

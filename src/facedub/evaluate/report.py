@@ -74,15 +74,28 @@ def plots(report: "EvalReport") -> list[tuple[str, str]]:
             ax.legend(loc="best", fontsize=8)
         out.append((caption, _fig_b64(fig)))
 
-    from facedub.faces.identity import SAME_PERSON_DISTANCE
+    threshold = report.summary.identity_threshold
+    bounds = (report.summary.verdict or {}).get("bounds") or {}
 
     panel(
         f"Identity: descriptor distance of the output face (every {report.sampled_every}th frame). "
         "Below the dashed line and below the orange curve = reads as the source.",
         [("dist_source", "to source", "-"), ("dist_target", "to target", "-"), ("target_dist_source", "target face to source (baseline)", ":")],
         "distance",
-        (SAME_PERSON_DISTANCE, f"same person ({SAME_PERSON_DISTANCE})"),
+        (threshold, f"same person ({threshold})"),
         marker="o",
+    )
+    panel(
+        "Sharpness: detail of the new inner face ÷ the footage's own face (1 = as sharp; below the dashed line = visibly soft).",
+        [("sharpness_ratio", "output ÷ target", "-")],
+        "ratio",
+        (bounds["min_sharpness"], f"usable ≥ {bounds['min_sharpness']}") if "min_sharpness" in bounds else None,
+    )
+    panel(
+        "Paste edge: colour step along the border of the pasted face that the input did not have (lower is better).",
+        [("seam_delta_e", "seam", "-")],
+        "ΔE (L*a*b*)",
+        (bounds["max_seam"], f"usable ≤ {bounds['max_seam']}") if "max_seam" in bounds else None,
     )
     panel(
         "Expression error (lower is better) against the target's own expression motion (what a frozen face would score).",
@@ -110,10 +123,36 @@ def summary_rows(report: "EvalReport") -> list[tuple[str, str, str]]:
     """(metric, value, how to read it) rows of the summary table (also used by the CLI text output)."""
     s = report.summary
     share = None if s.source_share is None else 100.0 * s.source_share
-    return [
+    v = s.verdict or {}
+    b = v.get("bounds") or {}
+    rows = []
+    if v:
+        rows.append(("verdict", str(v.get("text", "")), ""))
+        rows.extend(("next", h, "") for h in v.get("hints", ()))
+    seam = s.seam_delta_e
+    return rows + [
         ("frames compared", f"{s.frames_compared} (face in target: {s.frames_target_face}, in output: {s.frames_output_face})", ""),
-        ("reads as source", _fmt(share, ".1f", " %") + f" of {s.identity_frames} sampled frames", "higher is better; 0 % = no identity change"),
-        ("distance to source", _fmt(s.dist_source_mean), "lower is better; < 0.6 = same person for dlib"),
+        (
+            "reads as source",
+            _fmt(share, ".1f", " %") + f" of {s.identity_frames} sampled frames",
+            f"usable ≥ {_fmt(100 * b['min_identity'] if 'min_identity' in b else None, '.0f', ' %')}; a frame counts when within {s.identity_threshold} of the source and closer to it than to the target",
+        ),
+        (
+            "sharpness ratio",
+            f"{_fmt(s.sharpness_ratio, '.2f', '×')} (median of {s.sharpness.get('count', 0)} frames; min {_fmt(s.sharpness.get('min'), '.2f')}, max {_fmt(s.sharpness.get('max'), '.2f')})",
+            f"usable ≥ {_fmt(b.get('min_sharpness'), '.2f')}; detail of the new inner face ÷ the footage's own, 1 = as sharp",
+        ),
+        (
+            "expression ratio",
+            _fmt(s.expression_error_ratio, ".2f", "×"),
+            f"usable ≤ {_fmt(b.get('max_expression'), '.2f')}; expression error ÷ the target's own motion: 0 = follows it, ≈1 = frozen face",
+        ),
+        (
+            "paste edge (seam)",
+            f"{_fmt(seam.get('median'), '.1f', ' ΔE')} (p95 {_fmt(seam.get('p95'), '.1f', ' ΔE')})",
+            f"usable ≤ {_fmt(b.get('max_seam'), '.1f')}; colour step along the paste border the input did not have; ≈2.3 = just noticeable",
+        ),
+        ("distance to source", _fmt(s.dist_source_mean), f"lower is better; < {s.identity_threshold} = same person for facedub"),
         ("distance to target", _fmt(s.dist_target_mean), "higher is better; ~0 = the target face is unchanged"),
         ("target vs source (baseline)", _fmt(s.target_dist_source_mean), "how different the two people are"),
         ("expression error", f"{_fmt(s.expression_error.get('mean'), '.4f')} (p95 {_fmt(s.expression_error.get('p95'), '.4f')}; {_fmt(s.expression_error_ratio, '.2f', '×')} the target's own motion {_fmt(s.expression_motion_mean, '.4f')})", "lower is better; 0 = same movements, ~1× = no better than a frozen face"),
@@ -130,6 +169,13 @@ def render_html(report: "EvalReport", strip: Sequence[tuple[int, np.ndarray, np.
     e = html.escape
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td><td class=h>{e(h)}</td></tr>" for k, v, h in summary_rows(report))
     notes = "".join(f"<li>{e(n)}</li>" for n in report.notes)
+    v = report.summary.verdict or {}
+    verdict_html = ""
+    if v:
+        cls = "ok" if v.get("usable") else "bad"
+        hints = "".join(f"<li>{e(h)}</li>" for h in v.get("hints", ()))
+        verdict_html = f'<div class="verdict {cls}"><strong>{e(str(v.get("text", "")))}</strong>{f"<p>What to do next:</p><ul>{hints}</ul>" if hints else ""}</div>'
+
     figs = "".join(f'<figure><img alt="{e(c)}" src="data:image/png;base64,{b}"><figcaption>{e(c)}</figcaption></figure>' for c, b in plots(report))
     by_index = {r.index: r for r in report.frames}
     cells = []
@@ -139,6 +185,10 @@ def render_html(report: "EvalReport", strip: Sequence[tuple[int, np.ndarray, np.
         if r is not None:
             if r.dist_source is not None:
                 info.append(f"to source {r.dist_source:.2f}")
+            if r.sharpness_ratio is not None:
+                info.append(f"sharpness {r.sharpness_ratio:.2f}")
+            if r.seam_delta_e is not None:
+                info.append(f"seam {r.seam_delta_e:.1f}")
             if r.expression_error is not None:
                 info.append(f"expr {r.expression_error:.3f}")
             if r.reads_as_source is not None:
@@ -156,11 +206,13 @@ body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#2
 table{{border-collapse:collapse;margin:1em 0}} th,td{{text-align:left;padding:.3em .8em;border-bottom:1px solid #ddd}}
 td.h{{color:#666;font-size:.9em}} figure{{margin:1.2em 0}} figure img{{max-width:100%}}
 figcaption{{color:#555;font-size:.9em}} .strip{{display:flex;flex-wrap:wrap;gap:1em}}
+.verdict{{padding:.6em 1em;border-radius:4px;margin:1em 0}} .verdict.ok{{background:#e6f4e6;border:1px solid #7a7}} .verdict.bad{{background:#fbeaea;border:1px solid #c77}}
 .pair{{font-size:.8em;color:#444}} .pair img{{display:inline-block;margin-right:2px}} code{{background:#f3f3f3;padding:0 .3em}}
 </style></head><body>
 <h1>facedub eval</h1>
 <p>output <code>{e(report.output)}</code><br>target <code>{e(report.target)}</code><br>source faceset <code>{e(report.source_faceset)}</code></p>
-<p>Landmark metrics on every compared frame; identity on every {report.sampled_every}th frame.</p>
+<p>Landmark metrics, sharpness and seam on every compared frame; identity on every {report.sampled_every}th frame.</p>
+{verdict_html}
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
 <h2>Summary</h2><table>{rows}</table>
 <h2>Over time</h2>{figs}
