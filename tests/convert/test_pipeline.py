@@ -670,3 +670,28 @@ def test_chooser_checks_a_lone_face_and_rechecks_after_reset_or_a_jump():
     assert chooser.choose(rgb, [face(right, 5), face(left, 6)]).track == 6
     no_target = _TargetChooser(None, ConvertConfig(), Enc)
     assert no_target.choose(rgb, [face(right, 0)]) is not None  # without a descriptor: today's behaviour
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("width, centre", [(40, (1300, 540)), (90, (1300, 540)), (1400, (960, 540)), (500, (60, 540)), (500, (960, 800))])
+def test_small_huge_and_cut_off_faces_convert_with_the_real_detector(shared_data, width, centre):
+    """1920×1080: a 40 px and a 90 px face, a face bigger than the frame, faces half outside it.
+    Each is found and swapped; nothing changes far from the face."""
+    from facedub.convert.pipeline import convert_frame
+    from facedub.faces.detect import FaceDetector
+
+    spec = importlib.util.spec_from_file_location("faces_test_detect", Path(__file__).parents[1] / "faces" / "test_detect.py")
+    td = sys.modules.setdefault("faces_test_detect", importlib.util.module_from_spec(spec))
+    if not hasattr(td, "_face_in_1080p"):
+        spec.loader.exec_module(td)
+    frame, _ = td._face_in_1080p(shared_data, width, centre)
+    with FaceDetector() as det:
+        out, found = convert_frame(frame, helpers.InvertNet(), ConvertConfig(color="none"), detector=det)
+        face = det.detect(frame)[0]
+    assert found
+    changed = np.abs(out.astype(int) - frame.astype(int)).max(axis=2) > 30
+    assert changed.sum() > 0.2 * min(width, 1080) ** 2 * 0.25
+    ys, xs = np.nonzero(changed)
+    x0, y0, x1, y1 = face.bbox
+    pad = 0.3 * max(x1 - x0, y1 - y0)
+    assert xs.min() >= x0 - pad and xs.max() <= x1 + pad and ys.min() >= y0 - pad and ys.max() <= y1 + pad

@@ -100,3 +100,95 @@ def test_video_mode_follows_two_people_with_a_mesh_that_grows(shared_data: Path)
         assert det._mesh_faces == 2
         det.reset()
         assert det._mesh_faces == 1
+
+
+def test_tiles_cover_the_frame_with_overlap() -> None:
+    from facedub.faces.detect import _merge_boxes, _tile_starts
+
+    assert _tile_starts(1920, 1080) == [0, 420, 840]
+    assert _tile_starts(1000, 400) == [0, 300, 600]
+    assert _tile_starts(300, 400) == [0]
+    for length, side in ((1920, 1080), (1000, 400), (3840, 1080)):
+        starts = _tile_starts(length, side)
+        assert starts[0] == 0 and starts[-1] + side == length
+        assert all(b - a <= side * 3 // 4 for a, b in zip(starts, starts[1:]))  # every step overlaps
+    merged = _merge_boxes([((0, 0, 10, 10), 0.6), ((1, 1, 11, 11), 0.9), ((50, 50, 60, 60), 0.7)])
+    assert merged == [((1, 1, 11, 11), 0.9), ((50, 50, 60, 60), 0.7)]
+
+
+def _face_in_1080p(shared_data: Path, width: int, centre: tuple[int, int] = (1300, 540), source: str = "aiface1") -> tuple[np.ndarray, float]:
+    """The first frame of a 512² talking head scaled so its face (mesh box) is ``width`` px wide,
+    pasted into a grey 1920×1080 frame around ``centre`` (cut off where it leaves the frame)."""
+    import cv2
+
+    from facedub.media.reader import open_media
+
+    clip = {"aiface1": "aiface1/speech_512.mp4", "aiface2": "aiface2/intro_512.mp4"}[source]
+    src = next(iter(open_media(shared_data / "synthetic" / clip).frames(limit=1))).rgb
+    s = width / 253.0  # the mesh box of the face in that frame is 253 px wide
+    img = cv2.resize(src, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    frame = np.full((1080, 1920, 3), 100, np.uint8)
+    h, w = img.shape[:2]
+    x0, y0 = centre[0] - w // 2, centre[1] - h // 2
+    sx, sy = max(0, -x0), max(0, -y0)
+    dx, dy = max(0, x0), max(0, y0)
+    cw, ch = min(w - sx, 1920 - dx), min(h - sy, 1080 - dy)
+    frame[dy : dy + ch, dx : dx + cw] = img[sy : sy + ch, sx : sx + cw]
+    return frame, s
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("width", [40, 60, 90])
+def test_small_faces_in_1080p_are_found_by_tiles(shared_data: Path, width: int) -> None:
+    """The whole 1080p frame scaled to the detectors' input leaves a face under ≈90 px too small
+    to find; the full-range detector on three square tiles finds faces down to ≈30 px."""
+    frame, _ = _face_in_1080p(shared_data, width)
+    with FaceDetector() as det:
+        faces = det.detect(frame)
+    assert len(faces) == 1
+    f = faces[0]
+    assert 0.8 * width <= f.size <= 1.25 * width
+    assert 1300 - width < (f.bbox[0] + f.bbox[2]) / 2 < 1300 + width
+    assert f.landmarks68[36:42, 0].mean() < f.landmarks68[42:48, 0].mean()
+
+
+@pytest.mark.shared
+def test_video_mode_follows_a_small_moving_face(shared_data: Path) -> None:
+    import cv2
+
+    from facedub.faces.align import points5_from_68
+    from facedub.media.reader import open_media
+
+    frames = [f.rgb for f in open_media(shared_data / "synthetic" / "aiface1" / "speech_512.mp4").frames(limit=20)]
+    with FaceDetector() as still:
+        ref = [still.detect(f)[0].landmarks68 for f in frames]
+    s = 60 / 253.0
+    errors = []
+    with FaceDetector(video_mode=True) as det:
+        for i, f in enumerate(frames):
+            img = cv2.resize(f, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            frame = np.full((1080, 1920, 3), 100, np.uint8)
+            x0, y0 = 1200 + 3 * i, 500
+            frame[y0 : y0 + img.shape[0], x0 : x0 + img.shape[1]] = img
+            faces = det.detect(frame)
+            assert len(faces) == 1, i
+            assert faces[0].track == 0  # one track throughout
+            truth = ref[i] * s + (x0, y0)
+            errors.append(np.linalg.norm(points5_from_68(faces[0].landmarks68) - points5_from_68(truth), axis=1).mean() / 60)
+    assert np.median(errors) < 0.03  # eyes, nose and mouth within 3 % of the face width
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("width, centre", [(1000, (960, 540)), (1400, (960, 540)), (500, (60, 540)), (500, (960, 800))])
+def test_faces_filling_or_leaving_the_frame(shared_data: Path, width: int, centre: tuple[int, int]) -> None:
+    """A face as tall as the frame, bigger than it, or half outside it: found (the bigger ones
+    by the detector on the frame inside a border), landmarks partly outside the frame, box clipped."""
+    frame, _ = _face_in_1080p(shared_data, width, centre)
+    with FaceDetector() as det:
+        faces = det.detect(frame)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].bbox
+    assert 0 <= x0 < x1 <= 1920 and 0 <= y0 < y1 <= 1080
+    assert abs(faces[0].landmarks68[:, 0].mean() - centre[0]) < 0.3 * width
+    if centre[1] == 800:  # the face centre lies below the frame: its chin does too
+        assert faces[0].landmarks68[8, 1] > 1080

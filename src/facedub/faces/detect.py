@@ -109,6 +109,35 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _tile_starts(length: int, side: int) -> list[int]:
+    """Starts of evenly spaced tiles of ``side`` covering ``length``, overlapping by at least a
+    quarter of a tile (the first at 0, the last flush with the end)."""
+    if length <= side:
+        return [0]
+    n = -(-(length - side) // max(1, side * 3 // 4)) + 1
+    return [round(k * (length - side) / (n - 1)) for k in range(n)]
+
+
+def _merge_boxes(boxes: list[tuple[tuple[float, float, float, float], float]], iou: float = 0.3) -> list[tuple[tuple[float, float, float, float], float]]:
+    """Boxes found twice (overlapping tiles) kept once, the higher score first."""
+    kept: list[tuple[tuple[float, float, float, float], float]] = []
+    for b, s in sorted(boxes, key=lambda bs: -bs[1]):
+        if all(_iou(b, k) <= iou for k, _ in kept):
+            kept.append((b, s))
+    return kept
+
+
+def _shrink(rgb: np.ndarray, longest: int) -> np.ndarray:
+    """``rgb`` scaled down so its longer side is at most ``longest`` (unchanged if already)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) <= longest:
+        return np.ascontiguousarray(rgb)
+    k = longest / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+
+
 def _box_of(points: np.ndarray) -> tuple[float, float, float, float]:
     x0, y0 = points.min(axis=0)
     x1, y1 = points.max(axis=0)
@@ -192,19 +221,36 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         self._calls += 1
         meshes = self._run_mesh(self._get_mesh(), rgb)
+        # Video mode: faces of the last frame that the whole-frame mesh lost (small or partly
+        # hidden faces, which its own detector does not see) are meshed again where they were.
+        tracked: list[tuple[np.ndarray, float]] = []
+        if self.video_mode:
+            for _tid, box, score in self._tracks:
+                if any(_iou(_box_of(m), box) > 0.3 for m in meshes):
+                    continue
+                m = self._mesh_roi(rgb, box)
+                if m is not None and not any(_iou(_box_of(m), _box_of(t)) > 0.3 for t, _ in tracked):
+                    tracked.append((m, score))
+        found = len(meshes) + len(tracked)
+        detector_frame = (self._calls - 1) % self.detect_every == 0
         run_detector = (
             not self.video_mode
-            or not meshes
-            or len(meshes) != self._last_count
-            or (self._calls - 1) % self.detect_every == 0
+            or found == 0
+            or found != self._last_count
+            or detector_frame
             or any(self._match_track(_box_of(m)) is None for m in meshes)
         )
-        self._last_count = len(meshes)
+        self._last_count = found
         boxes: list[tuple[tuple[float, float, float, float], float]] = []
         if run_detector:
             boxes = self._run_detector(rgb, full_range=False)
             if not boxes:  # the short-range model misses small or distant faces
                 boxes = self._run_detector(rgb, full_range=True)
+            if not boxes and found == 0 and (not self.video_mode or detector_frame):
+                # Still nothing: faces too small for the whole frame scaled to the detector's
+                # input (tiles), or too big for it (the frame padded). In video mode only every
+                # ``detect_every`` frames while nothing is tracked: a face found is tracked after.
+                boxes = self._run_detector_tiled(rgb) or self._run_detector_padded(rgb)
             if self.video_mode and len(meshes) < len(boxes) and self._mesh_faces < min(len(boxes), self.max_faces):
                 self._mesh_faces = min(len(boxes), self.max_faces)
                 self._close_mesh()  # track them all from the next frame (this one: meshed alone below)
@@ -226,6 +272,15 @@ class FaceDetector:
                 tr = self._match_track(_box_of(m))
                 score = tr[2] if tr is not None else 0.0
             faces.append((m, score))
+        # Faces followed by their own meshing keep their track's score (the mesh found a face
+        # where one was); a detector box on them is theirs.
+        for m, score in tracked:
+            box = _box_of(m[list(MESH_TO_68)])
+            for j, (b, s) in enumerate(boxes):
+                if j not in used and _iou(box, b) > 0.1:
+                    used.add(j)
+                    score = max(score, s)
+            faces.append((m, score))
         # Detector boxes the mesh missed (small or partly hidden faces): mesh them alone.
         for j, (b, s) in enumerate(boxes):
             if j in used or len(faces) >= self.max_faces:
@@ -240,6 +295,8 @@ class FaceDetector:
             lm68 = m[list(MESH_TO_68)].copy()
             box = _box_of(m)
             box = (max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3]))
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue  # a mesh wholly outside the frame
             out.append(DetectedFace(box, float(s), lm68, points5_from_68(lm68), m))
         out.sort(key=lambda f: -f.size)
         return self._assign_tracks(out[: self.max_faces])
@@ -290,6 +347,34 @@ class FaceDetector:
             x0, y0 = bb.xmin * w, bb.ymin * h
             out.append(((x0, y0, x0 + bb.width * w, y0 + bb.height * h), float(d.score[0])))
         return out
+
+    def _run_detector_tiled(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+        """The full-range detector on square tiles (side: the frame's short side, halved above
+        960 px), overlapping by a quarter, for faces too small in the whole frame: in 1920×1080
+        three tiles, and faces down to ≈30 px across are found (the whole frame: ≈90 px)."""
+        h, w = rgb.shape[:2]
+        side = min(h, w)
+        if side > 960:
+            side //= 2
+        if side < 64 or (side == h and side == w):
+            return []
+        found: list[tuple[tuple[float, float, float, float], float]] = []
+        for y in _tile_starts(h, side):
+            for x in _tile_starts(w, side):
+                for (x0, y0, x1, y1), s in self._run_detector(np.ascontiguousarray(rgb[y : y + side, x : x + side]), full_range=True):
+                    found.append(((x0 + x, y0 + y, x1 + x, y1 + y), s))
+        return _merge_boxes(found)
+
+    def _run_detector_padded(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+        """The short-range detector on the frame inside a grey border of half its size on every
+        side: a face filling the frame, or running off its edges, is whole-ish and smaller there."""
+        h, w = rgb.shape[:2]
+        py, px = h // 2, w // 2
+        padded = np.full((h + 2 * py, w + 2 * px, 3), 114, np.uint8)
+        padded[py : py + h, px : px + w] = rgb
+        small = _shrink(padded, 640)
+        k = padded.shape[1] / small.shape[1]
+        return [((x0 * k - px, y0 * k - py, x1 * k - px, y1 * k - py), s) for (x0, y0, x1, y1), s in self._run_detector(small, full_range=False)]
 
     def _mesh_roi(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
         """Mesh one face cut out around ``box`` (enlarged so the mesh sees it at a usable size)."""
