@@ -158,3 +158,25 @@ def test_project_and_projects_folders_of_another_kind(world: World, tmp_path: Pa
     rc = main(["ui", "--projects", str(world.model / "projects")])
     _one_line(capsys, rc, str(world.model / "projects"), "inside the model folder")
     assert _snapshot(world.root) == before
+
+
+def test_every_numeric_option_has_a_range() -> None:
+    """A new int/float option without limit(...) fails here: ranges are part of defining it."""
+    import argparse
+
+    from facedub.cli import build_parser
+
+    def subparsers(p: argparse.ArgumentParser, prefix: str = ""):
+        yield prefix, p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    yield from subparsers(sp, f"{prefix} {name}".strip())
+
+    missing = []
+    for name, p in subparsers(build_parser()):
+        limits = p.get_default("_limits") or {}
+        for a in p._actions:
+            if a.type in (int, float) and a.dest not in limits:
+                missing.append(f"{name} {a.option_strings[0] if a.option_strings else a.dest}")
+    assert not missing, f"numeric options without a range: {missing}"
