@@ -29,9 +29,13 @@ def register(subparsers: Any) -> None:
     limit(p, p.add_argument(
         "--blur-threshold",
         type=float,
-        default=15.0,
+        default=None,
         metavar="X",
-        help="leave out blurry faces: those whose sharpness score (variance of the Laplacian) is below X (default 15; 0 keeps all)",
+        help=(
+            "leave out faces whose sharpness score (variance of the Laplacian of the crop, as faceset.json records it) "
+            "is below X (0 keeps all). Default: relative — only faces far less sharp than the rest of the faceset "
+            "go, so low-resolution footage keeps its good faces"
+        ),
     ), lo=0)
     limit(p, p.add_argument(
         "--match-distance",

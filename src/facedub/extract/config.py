@@ -15,7 +15,13 @@ LANDMARK_METHOD = "mediapipe-mesh-68-v1"  # see facedub.faces.detect.MESH_TO_68
 class ExtractConfig:
     every: int = 1  # keep every Nth frame of a video (1 = all); near-duplicate frames add little
     min_size: int = 40  # px: drop faces whose box (shorter side, in the frame) is smaller
-    blur_threshold: float = 15.0  # drop crops whose sharpness (variance of the Laplacian) is lower; 0 = off
+    # Blur filter. None (default): relative — a face goes when its sharpness, measured at the
+    # size models train at, is far below the faceset's own (see extract.filters.blur_limit), so
+    # low-resolution footage keeps its good faces. A number: absolute — drop crops whose
+    # sharpness (variance of the Laplacian of the 256 px crop, as faceset.json records) is lower; 0 = off.
+    blur_threshold: float | None = None
+    blur_mads: float = 3.0  # relative: blurry = more than this many robust sigmas below the median (log scale) ...
+    blur_ratio: float = 4.0  # ... and under median / this
     min_score: float = 0.5  # detector confidence below which a face is ignored
     max_faces: int = 4  # faces looked for per frame
     reference: str | None = None  # image of the person to keep; None = keep the largest identity
@@ -35,8 +41,10 @@ class ExtractConfig:
             raise BadInput(f"--every must be at least 1, got {self.every}")
         if self.min_size < 0:
             raise BadInput(f"--min-size must be >= 0, got {self.min_size}")
-        if self.blur_threshold < 0:
+        if self.blur_threshold is not None and not self.blur_threshold >= 0:
             raise BadInput(f"--blur-threshold must be >= 0, got {self.blur_threshold}")
+        if not self.blur_mads > 0 or not self.blur_ratio >= 1:
+            raise BadInput(f"blur_mads must be > 0 and blur_ratio >= 1, got {self.blur_mads} and {self.blur_ratio}")
         if not 0.0 < self.match_distance < 2.0:
             raise BadInput(f"--match-distance must be in (0, 2), got {self.match_distance}")
         if not 0.0 <= self.min_score <= 1.0:

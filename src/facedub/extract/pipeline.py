@@ -31,7 +31,7 @@ import numpy as np
 from facedub import __version__
 from facedub.errors import BadInput, Cancelled
 from facedub.extract.config import LANDMARK_METHOD, ExtractConfig
-from facedub.extract.filters import reject_reason, sharpness
+from facedub.extract.filters import BlurLimit, blur_limit, reject_reason, sharpness, sharpness_at
 from facedub.extract.summary import ExtractSummary
 from facedub.faces.align import CROP_SIZE, align_matrix, invert_affine, scale_of, transform_points, warp
 from facedub.faceset.schema import FaceRecord, Faceset, SourceRecord
@@ -86,6 +86,9 @@ class _Run:
     old_files: set[str] = field(default_factory=set)
     encoder: Any = None  # IdentityEncoder, made on first use
     image_detector: Any = None  # one still-image FaceDetector shared by all image sources
+    blur_scores: dict[str, float] = field(default_factory=dict)  # relative blur filter: crop file → sharpness at 64 px
+    blurry: set[str] = field(default_factory=set)  # crops of this run below the relative blur limit
+    blur: BlurLimit | None = None  # that limit, as last computed
 
     def note(self, msg: str) -> None:
         self.notes.append(msg)
@@ -359,7 +362,8 @@ def _settings(config: ExtractConfig, ref_sha: str | None) -> dict[str, Any]:
     return {
         "every": config.every,
         "min_size": config.min_size,
-        "blur_threshold": config.blur_threshold,
+        "blur_threshold": config.blur_threshold,  # None: relative to the faceset (blur_mads, blur_ratio)
+        **({"blur_mads": config.blur_mads, "blur_ratio": config.blur_ratio} if config.blur_threshold is None else {}),
         "min_score": config.min_score,
         "max_faces": config.max_faces,
         "descriptor_every": config.descriptor_every,
@@ -579,6 +583,8 @@ def _handle_face(run: _Run, idx: int, frame: Any, k: int, face: Any, track_map: 
     )
     _submit_png(run, pool, run.out / file, crop)
     run.new_faces.append(rec)
+    if cfg.blur_threshold is None:
+        run.blur_scores[file] = sharpness_at(crop)
 
 
 def _new_track(run: _Run) -> int:
@@ -651,7 +657,7 @@ def _decide_identity(run: _Run, final: bool) -> set[int]:
     """Tracks (of this run) whose faces stay. Reference mode: decided per track already."""
     from facedub.faces.identity import cluster
 
-    tids = sorted({f.track for f in run.new_faces})
+    tids = sorted({f.track for f in run.new_faces if f.file not in run.blurry})
     if run.reference is not None or len(tids) <= 1:
         return set(tids)
     means = [run.tracks[t].mean() for t in tids]
@@ -675,9 +681,20 @@ def _decide_identity(run: _Run, final: bool) -> set[int]:
 
 
 def _kept_faces(run: _Run) -> list[FaceRecord]:
-    if run.keep is None:
-        return run.new_faces
-    return [f for f in run.new_faces if f.track in run.keep]
+    faces = run.new_faces if run.keep is None else [f for f in run.new_faces if f.track in run.keep]
+    return [f for f in faces if f.file not in run.blurry] if run.blurry else faces
+
+
+def _judge_blur(run: _Run, final: bool) -> None:
+    """Relative blur filter: the faces of this run far below their own sharpness spread go."""
+    if run.config.blur_threshold is not None or not run.blur_scores:
+        return
+    run.blur = blur_limit(list(run.blur_scores.values()), run.config)
+    run.blurry = {f for f, v in run.blur_scores.items() if v < run.blur.limit}
+    if final and run.blurry:
+        n = len(run.blurry)
+        run.rejected["blurry"] += n
+        run.note(f"left out {n} blurry face(s) of {len(run.blur_scores)}: {run.blur.describe()}; --blur-threshold X sets an absolute limit instead (0 keeps all)")
 
 
 def _build_faceset(run: _Run, final: bool) -> Faceset:
@@ -698,10 +715,11 @@ def _build_faceset(run: _Run, final: bool) -> Faceset:
 def _checkpoint(run: _Run, final: bool) -> None:
     """Wait for the crops, decide who stays, write faceset.json atomically."""
     _wait_writes(run)
+    _judge_blur(run, final)  # first: a blurred face must not pass for another person
     keep = _decide_identity(run, final)
     run.keep = keep
     if final:
-        dropped = [f for f in run.new_faces if f.track not in keep]
+        dropped = [f for f in run.new_faces if f.track not in keep and f.file not in run.blurry]
         if dropped:
             run.rejected["other_person"] += len(dropped)
             run.dropped_files.update(f.file for f in dropped)
