@@ -99,6 +99,19 @@ def test_convert_rotated_phone_video_writes_it_upright(tmp_path):
     assert len(gen.packets(out, "audio")[0]) > 0
 
 
+def test_preview_of_a_rotated_video_is_upright(tmp_path):
+    from PIL import Image
+
+    from facedub.convert import convert_preview
+
+    src = gen.write_video(tmp_path / "phone.mp4", frames=6, size=(64, 96), rotation=-90)
+    out = tmp_path / "p.png"
+    convert_preview(src, helpers.InvertNet(), 3, out, ConvertConfig(color="none"), detector=helpers.FakeDetector((96, 64)))
+    pair = np.asarray(Image.open(out).convert("RGB"))
+    assert pair.shape[0] == 96 and pair.shape[1] % 64 == 0  # panels of the upright 64x96 frame
+    assert gen.markers(pair[:, :64]) == "upright"
+
+
 # -- variable frame rate -----------------------------------------------------------------
 VFR_TIMES = [0.0, 0.04, 0.1, 0.3, 0.34, 0.6, 0.64, 0.7, 1.0, 1.2]
 

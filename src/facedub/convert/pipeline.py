@@ -1146,6 +1146,8 @@ def convert_preview(
         before = load_image(target)
     else:
         before = read_frame_at(target, frame)
+        if not reader.orientation.identity:  # as players show it (a phone's rotation), as convert reads it
+            before = np.ascontiguousarray(reader.orientation.apply(before))
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
     ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter, preview=(before, frame))
