@@ -58,6 +58,7 @@ def write_video(
     subtitles: Sequence[tuple[float, float, str]] = (),
     gop: int | None = None,
     noise: bool = False,
+    pictures: Sequence[np.ndarray] | None = None,
 ) -> Path:
     """An H.264 file of ``frames`` test pictures at ``size`` (width, height).
 
@@ -67,7 +68,8 @@ def write_video(
     ``interlaced``: each picture woven from two fields half a frame apart, coded interlaced
     top field first; ``audio``: one AAC stream per (language, tone Hz); ``subtitles``:
     (start s, end s, text) cues in one subtitle stream (mov_text in MP4/MOV, SubRip in MKV);
-    ``noise``: random texture so that every packet is large (for corrupting one).
+    ``noise``: random texture so that every packet is large (for corrupting one);
+    ``pictures``: frames to use (as shown, size × frames) instead of the test pattern.
     """
     import av
 
@@ -107,6 +109,8 @@ def write_video(
             if interlaced:  # top field (even rows) at i, bottom field half a frame later
                 img = picture(i, w, h)
                 img[1::2] = picture(i + 0.5, w, h)[1::2]
+            elif pictures is not None:
+                img = np.ascontiguousarray(pictures[i])
             else:
                 img = picture(i, *size)
             if turns and not hflip:  # store it turned back, as a phone held upright does

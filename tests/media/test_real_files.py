@@ -296,3 +296,67 @@ def test_unreadable_video_is_one_line_and_writes_nothing(tmp_path):
     msg = str(e.value)
     assert "ruined.mp4" in msg and "\n" not in msg
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.mp4", "ruined.mp4"]
+
+
+# -- extract on the same files (a real face needed: shared media) --------------------------------
+def _grid_frames(shared_data: Path, n: int) -> list[np.ndarray]:
+    return [f.rgb for f in open_media(shared_data / "grid" / "bbaf2n.mpg").frames(limit=n)]
+
+
+@pytest.mark.shared
+def test_extract_from_a_rotated_phone_video_finds_upright_faces(shared_data, tmp_path):
+    from facedub.extract import ExtractConfig, extract_faceset
+    from facedub.faceset import load_faceset
+
+    pics = _grid_frames(shared_data, 12)
+    h, w = pics[0].shape[:2]
+    src = gen.write_video(tmp_path / "phone.mp4", frames=12, size=(w, h), rotation=-90, pictures=pics)
+    raw, _ = _raw(src)
+    assert raw[0].shape[:2] == (w, h)  # stored on its side
+    s = extract_faceset([src], tmp_path / "fs", ExtractConfig(descriptor_every=50))
+    assert s.faces_kept >= 11
+    assert any("rotated 90° clockwise" in n for n in s.notes)
+    fs = load_faceset(tmp_path / "fs")
+    assert (fs.sources[0].width, fs.sources[0].height) == (w, h)
+    # Upright faces: eyes above the mouth in the frame.
+    lm = fs.faces[0].landmarks_array()
+    assert lm[36:48, 1].mean() < lm[48:68, 1].mean() - 10
+
+
+@pytest.mark.shared
+def test_extract_goes_on_past_a_corrupt_packet_and_says_which_frame(shared_data, tmp_path):
+    from facedub.extract import ExtractConfig, extract_faceset
+
+    pics = _grid_frames(shared_data, 30)
+    h, w = pics[0].shape[:2]
+    good = gen.write_video(tmp_path / "good.mp4", frames=30, size=(w, h), gop=10, pictures=pics)
+    bad = tmp_path / "bad.mp4"
+    gen.corrupt_packet(good, bad, 15)
+    s = extract_faceset([bad], tmp_path / "fs", ExtractConfig(descriptor_every=50))
+    assert s.frames_read == 29 and s.faces_kept >= 27
+    assert any("frame 15 at 0.60 s could not be decoded" in n for n in s.notes)
+
+
+def test_cli_convert_of_an_unreadable_video_is_one_line_exit_2(tmp_path, capsys):
+    import torch
+
+    from facedub.cli import main
+    from facedub.model import build_model, default_config
+    from facedub.model.checkpoint import save_checkpoint
+
+    good = gen.write_video(tmp_path / "good.mp4", frames=30, gop=10, noise=True)
+    data = bytearray(good.read_bytes())
+    for _, pos, size in gen.video_packets(good):
+        data[pos + 8 : pos + size] = bytes(size - 8)
+    ruined = tmp_path / "ruined.mp4"
+    ruined.write_bytes(bytes(data))
+    torch.manual_seed(0)
+    cfg = default_config("lite", width=0.25)
+    model = tmp_path / "model"
+    save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+    code = main(["convert", str(ruined), "--model", str(model), "--out", str(tmp_path / "out.mp4")])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("facedub:")]
+    assert code == 2 and len(lines) == 1 and "ruined.mp4" in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

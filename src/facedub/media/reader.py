@@ -334,6 +334,8 @@ class MediaReader:
             self.problems = decoder.problems()
         if index < 0:
             raise BadInput(f"{self.path}: video holds no decodable frames (truncated or corrupt)")
+        if not limited and decoder.lost > index + 1:  # more lost than read: not a damaged file, a broken one
+            raise BadInput(f"{self.path}: video is corrupt: {decoder.lost} of its {decoder.lost + index + 1} frames could not be decoded")
         if not limited and self.count_exact and index + 1 + decoder.lost < 0.98 * self.frame_count - 1:
             raise BadInput(f"{self.path}: video is truncated: it ends after {index + 1} of the {self.frame_count} frames its header announces")
 

@@ -243,6 +243,30 @@ class _Sampling:
         return t, idx, frame.to_ndarray(format="rgb24")
 
 
+def _decoded(container: Any, stream: Any) -> Iterator[Any]:
+    """The stream's frames, decoded packet by packet: a packet the decoder rejects (corrupt
+    data mid-file) is skipped, as facedub.media.reader skips it, so the gate looks at the
+    frames convert and extract will process. Many bad packets in a row still raise."""
+    import av
+
+    from facedub.media.reader import MAX_BAD_PACKETS_IN_A_ROW
+
+    bad = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.EOFError:
+            return
+        except av.error.FFmpegError:
+            bad += 1
+            if bad > MAX_BAD_PACKETS_IN_A_ROW:
+                raise
+            continue
+        if frames:
+            bad = 0
+        yield from frames
+
+
 def _sample_pass(path: str | os.PathLike[str], state: _Sampling, skip_nonref: bool) -> Generator[tuple[float, int, np.ndarray], None, bool]:
     """Decode and yield due samples; returns True when skipping left too long a gap (then stops)."""
     import av
@@ -263,7 +287,7 @@ def _sample_pass(path: str | os.PathLike[str], state: _Sampling, skip_nonref: bo
         t0: float | None = None
         count = -1
         try:
-            for frame in container.decode(stream):
+            for frame in _decoded(container, stream):
                 count += 1
                 t = float(frame.pts * tb) if frame.pts is not None and tb else count / fps
                 t0 = t if t0 is None else t0
