@@ -25,6 +25,15 @@ if not hasattr(helpers, "FakeDetector"):
 W, H = 128, 96
 
 
+@pytest.fixture(autouse=True)
+def _no_occlusion_model(monkeypatch):
+    """The drawn stand-in faces here are no faces to the occlusion network: these tests paste
+    through the landmark mask alone (tests/convert/test_occlusion.py covers occlusion)."""
+    import facedub.convert.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "occlusion_model", lambda config, model=None: None)
+
+
 def _decode(path):
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -150,7 +159,7 @@ def test_preview_writes_before_after(video, tmp_path):
     res = convert_preview(video, helpers.InvertNet(), 17, out, ConvertConfig(), detector=helpers.FakeDetector((H, W)))
     assert res.face_found
     pair = np.asarray(Image.open(out))
-    assert pair.shape == (H, 2 * W, 3)
+    assert pair.shape == (H, 3 * W, 3)  # before | after | mask
     frame17 = _decode(video)[17]
     # "before" is frame 17 plus the invisible watermark (at most ±5 grey levels at this size)
     diff = np.abs(pair[:, :W].astype(int) - frame17.astype(int))
@@ -219,11 +228,11 @@ def test_only_the_target_identity_is_swapped_and_descriptors_are_cached(tmp_path
     model.meta = {**model.meta, "target_descriptor": [0.0] * 128}
     out = tmp_path / "o.mp4"
     _Encoder.calls = 0
-    s = convert_video(video, model, out, ConvertConfig(identity_every=10, color="none"), detector=_TwoFaces(), identity=_Encoder)
+    s = convert_video(video, model, out, ConvertConfig(identity_every=10, color="none", crf=0), detector=_TwoFaces(), identity=_Encoder)
     assert s.swapped == 30
     # Two tracks checked on frames 1, 11, 21: 6 descriptor calls, not 60.
     assert _Encoder.calls == 6
-    fin, fout = _decode(video)[5], _decode(out)[5]
+    fin, fout = helpers.with_marks_of(out, _decode(video)[5]), _decode(out)[5]
     left = (slice(H // 2 - 4, H // 2 + 4), slice(int(W * 0.27) - 4, int(W * 0.27) + 4))
     right = (slice(H // 2 - 4, H // 2 + 4), slice(int(W * 0.73) - 4, int(W * 0.73) + 4))
     assert np.abs(fout[left].astype(int) - fin[left].astype(int)).mean() > 40
@@ -695,3 +704,34 @@ def test_small_huge_and_cut_off_faces_convert_with_the_real_detector(shared_data
     x0, y0, x1, y1 = face.bbox
     pad = 0.3 * max(x1 - x0, y1 - y0)
     assert xs.min() >= x0 - pad and xs.max() <= x1 + pad and ys.min() >= y0 - pad and ys.max() <= y1 + pad
+
+
+def test_a_confirmed_track_is_held_a_little_beyond_max_distance_a_new_one_is_not():
+    from facedub.convert.pipeline import HOLD_MARGIN, _TargetChooser
+
+    distances = iter([0.35, 0.45, 0.45])
+
+    class Enc:
+        def descriptor(self, rgb, lm68):
+            return np.full(128, next(distances) / np.sqrt(128))
+
+    cfg = ConvertConfig(identity_every=2)
+    assert cfg.max_distance == 0.4 and HOLD_MARGIN == 0.1
+    chooser = _TargetChooser(np.zeros(128), cfg, Enc)
+    rgb = np.full((H, W, 3), 120, np.uint8)
+    lm = helpers.mean_face_68((W / 2, H / 2), 0.4 * H)
+    x0, y0 = lm.min(axis=0)
+    x1, y1 = lm.max(axis=0)
+    face = helpers.FakeFace((x0, y0, x1, y1), 0.9, lm, 0)
+    assert chooser.choose(rgb, [face]) is not None  # 0.35: the target
+    assert chooser.choose(rgb, [face]) is not None  # cached
+    assert chooser.choose(rgb, [face]) is not None  # periodic re-check 0.45: held
+    chooser.reset()
+    assert chooser.choose(rgb, [face]) is None  # 0.45 for a track seen afresh: not the target
+
+
+def test_identity_and_cut_options_are_checked():
+    for bad in ({"identity_every": 0}, {"max_distance": 0.0}, {"cut_threshold": 0.0}, {"cut_threshold": 1.5}):
+        with pytest.raises(BadInput):
+            ConvertConfig(**bad)
+    assert ConvertConfig(cut_threshold=None).cut_threshold is None

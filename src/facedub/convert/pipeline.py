@@ -84,6 +84,7 @@ class ConvertSummary:
     warnings: tuple[str, ...] = ()
     precision: str = "fp32"  # the model's arithmetic as run: fp32, bf16 or fp16
     cuts: int = 0  # shot cuts detected (smoothing, bridging, colour and identity start afresh at each)
+    identity_checks: int = 0  # face descriptors computed to tell the target person from others
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -355,6 +356,9 @@ JUMP_SCALE = 1.5
 # (GRID speakers in the same studio) and 0.52 (aiface1 / aiface2). A false alarm costs one
 # descriptor; a miss lets another person keep the swap until the next periodic check.
 APPEARANCE_CHANGE = 0.1
+# How much farther than ``max_distance`` a track already taken for the target may measure on a
+# periodic re-check and stay taken (no sign of another person: no jump, no change of look).
+HOLD_MARGIN = 0.1
 
 
 def appearance(rgb: np.ndarray, lm68: np.ndarray) -> np.ndarray:
@@ -374,6 +378,7 @@ class _TrackState:
     box: tuple[float, float, float, float]  # box in the previous frame
     look: np.ndarray  # appearance thumbnail in the previous frame
     overlapped: bool  # overlapped another face in the previous frame
+    target: bool  # taken for the target person at the last check
 
 
 def _box_jumped(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -399,7 +404,8 @@ class _TargetChooser:
     track may have changed hands — its box jumps, its appearance thumbnail changes abruptly
     (two people swapping places under one track id), or it stops overlapping another face (two
     people crossing). Faces without a track id are checked in every frame. Among several
-    matches the closest is taken.
+    matches the closest is taken. A track taken for the target and unchanged since keeps it on
+    a periodic re-check up to ``max_distance + HOLD_MARGIN``.
 
     Without a target descriptor (models trained before descriptors were stored): the only face,
     or the largest of several, unchecked (the summary says so).
@@ -454,25 +460,28 @@ class _TargetChooser:
             overlapped = _overlaps(box, boxes[:k] + boxes[k + 1 :])
             look = appearance(rgb, f.landmarks68) if track >= 0 else None
             st = self._tracks.get(track) if track >= 0 else None
-            stale = (
+            changed_hands = (
                 st is None
-                or self._frame - st.checked >= self.every
                 or _box_jumped(st.box, box)
                 or (st.overlapped and not overlapped)
                 or float(np.abs(look - st.look).mean()) > APPEARANCE_CHANGE  # type: ignore[operator]
             )
-            if stale:
+            if changed_hands or self._frame - st.checked >= self.every:  # type: ignore[union-attr]
                 d = self._distance(rgb, f)
                 checked = self._frame
+                # A track already taken for the target, unchanged since, keeps it on a periodic
+                # re-check up to ``max_distance + HOLD_MARGIN`` (a turned head measures farther).
+                held = not changed_hands and st is not None and st.target and d <= self.max_distance + HOLD_MARGIN
+                target = d <= self.max_distance or held
             else:
                 assert st is not None
-                d, checked = st.distance, st.checked
+                d, checked, target = st.distance, st.checked, st.target
             if track >= 0 and look is not None:
-                seen[track] = _TrackState(checked, d, box, look, overlapped)
-            if d < best_d:
+                seen[track] = _TrackState(checked, d, box, look, overlapped, target)
+            if target and d < best_d:
                 best, best_d = f, d
         self._tracks = seen  # tracks not in this frame are forgotten
-        return best if best_d <= self.max_distance else None
+        return best
 
 
 class _Bridger:
@@ -774,7 +783,7 @@ def convert_video(
     fps = float(reader.fps) if kind == "video" else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
     warnings: list[str] = []
-    counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0}
+    counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0, "identity_checks": 0}
     phases: dict[str, float] = {}
 
     from facedub.fileio import atomic_path
@@ -862,6 +871,7 @@ def convert_video(
         warnings=tuple(warnings),
         precision=runner.precision,
         cuts=counts["cuts"],
+        identity_checks=counts["identity_checks"],
     )
 
 
@@ -921,6 +931,7 @@ def _run(
             pipe.add_busy("detect", t_id - t_det + (time.perf_counter() - t_id) - (chooser.seconds - id_before))
             pipe.add_busy("identity", chooser.seconds - id_before)
             pipe.put(q_det, item)
+        counts["identity_checks"] = chooser.descriptor_calls
         pipe.put(q_det, _END)
 
     def batches() -> None:
@@ -1146,8 +1157,6 @@ def convert_preview(
         before = load_image(target)
     else:
         before = read_frame_at(target, frame)
-        if not reader.orientation.identity:  # as players show it (a phone's rotation), as convert reads it
-            before = np.ascontiguousarray(reader.orientation.apply(before))
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
     ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter, preview=(before, frame))
