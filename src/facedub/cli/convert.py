@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -34,6 +35,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="match the new face's colours to the frame: mean and spread in Lab (reinhard, default), histograms (hist), or not at all (none)")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")
     p.add_argument("--smooth", choices=SMOOTH_MODES, default=None, help="steady the face position between frames (one-euro, default) or not (none)")
+    limit(p, p.add_argument("--max-distance", type=float, metavar="D", default=None, help="how unlike the target person a face may look and still be swapped (face-descriptor distance; default 0.4). Raise it a little if the target is missed in hard poses; lower it if someone else is swapped"), lo=0, hi=2, lo_open=True)
+    limit(p, p.add_argument("--cut-threshold", type=float, metavar="S", default=None, help="how different a frame must be from the one before to start a new shot, 0-1 (default 0.06): at a cut, tracking, smoothing and colour start afresh and faces are identified again; 0 turns cut detection off"), lo=0, hi=1)
     limit(p, p.add_argument("--batch", type=int, metavar="N", default=None, help="faces per model call (default 16)"), lo=1, hi=4096)
     limit(p, p.add_argument("--workers", type=int, metavar="N", default=None, help="model batches run side by side (default: 2 on a CPU with 2+ cores, 1 on a GPU)"), lo=1, hi=64)
     limit(p, p.add_argument("--threads", type=int, metavar="N", default=None, help="CPU threads of each model worker (default: the cores shared out among the workers)"), lo=1)
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         color=args.color,
         blend=args.blend,
         smooth=args.smooth,
+        max_distance=args.max_distance,
+        cut_threshold=None if args.cut_threshold == 0 else args.cut_threshold,
         batch=args.batch,
         crf=args.crf,
         preset=args.preset,
@@ -86,6 +91,8 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         reverse=args.reverse,
         visible_label=False if args.no_visible_label else None,
     )
+    if args.cut_threshold == 0:
+        config = dataclasses.replace(config, cut_threshold=None)
     if args.preview is not None:
         res = convert_preview(args.target, args.model, args.preview, args.out, config, _WithoutImageNotes(reporter))
         if args.json:
