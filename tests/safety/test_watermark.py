@@ -49,6 +49,85 @@ def test_embed_is_small_and_bounded():
     assert psnr > 33
 
 
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b.astype(float)) ** 2), 1e-12)))
+
+
+def _flat_plate(size: tuple[int, int] = (512, 512), seed: int = 0) -> np.ndarray:
+    """A grey wall: a gentle gradient with sensor noise of about one level."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    base = 110 + 30 * np.linspace(0, 1, w)[None, :] + 10 * np.linspace(0, 1, h)[:, None]
+    return np.clip(base[:, :, None] + rng.normal(0, 1.0, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _circle(cx: float, cy: float, r: float, n: int = 32) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1)
+
+
+def test_flat_area_distortion_is_low():
+    flat = _flat_plate()
+    shaped = wm.embed(flat, OID)
+    uniform = wm.embed(flat, OID, strength=wm.strength_for(512, 512))  # the mark before the shaping
+    d = shaped.astype(int) - flat
+    assert np.abs(d).max() <= wm.LARGE_AMPLITUDES.flat  # one grey level on a flat wall
+    assert _psnr(shaped, flat) >= 48.0 > _psnr(uniform, flat) + 8
+    # Detail hides a stronger mark: the same frame with a textured half (foliage-like grain).
+    import cv2
+
+    grain = cv2.GaussianBlur(np.random.default_rng(2).normal(0, 60, (512, 256)).astype(np.float32), (0, 0), 1.0)
+    mixed = flat.copy()
+    mixed[:, 256:] = np.clip(mixed[:, 256:].astype(np.float32) + grain[:, :, None], 0, 255).astype(np.uint8)
+    d = np.abs(wm.embed(mixed, OID).astype(int) - mixed)
+    assert d[:, 260:].mean() > 1.5 * d[:, :250].mean()
+
+
+def test_face_gets_the_energy_and_the_plate_decides_outside_it():
+    plate = _flat_plate(seed=1)
+    face = _circle(256, 256, 90)
+    pasted = plate.copy()
+    yy, xx = np.mgrid[0:512, 0:512]
+    inside = (xx - 256) ** 2 + (yy - 256) ** 2 < 90**2
+    pasted[inside] = 255 - pasted[inside]  # the swap changed the face
+    w = wm.Watermarker(OID)
+    out = w.embed(pasted, face=face, plate=plate)
+    d = np.abs(out.astype(int) - pasted)
+    core = (xx - 256) ** 2 + (yy - 256) ** 2 < 70**2
+    assert d[core].mean() >= 0.9 * wm.LARGE_AMPLITUDES.face
+    # Outside the face hull the mark is the plate's own, as if nothing had been pasted.
+    np.testing.assert_array_equal(out[~inside], w.embed(plate)[~inside])
+    # A face the paste left as it was (an empty mask, an occluder kept in front) gets no more.
+    np.testing.assert_array_equal(w.embed(plate, face=face, plate=plate), w.embed(plate))
+
+
+def test_detection_after_crf28_on_generated_clip_with_a_face():
+    """Convert's case: a mostly flat plate (little mark) with a moving face (most of it)."""
+    frames, faces = [], []
+    tex = textured_frames(24, (256, 256), seed=4)
+    yy, xx = np.mgrid[0:256, 0:256]
+    for i, t in enumerate(tex):
+        f = _flat_plate((256, 256), seed=10 + i)
+        cx, cy = 128 + 20 * np.sin(i / 6), 120 + 10 * np.cos(i / 5)
+        disc = (xx - cx) ** 2 + ((yy - cy) / 1.25) ** 2 < 60**2
+        f[disc] = t[disc]
+        frames.append(f)
+        faces.append(_circle(cx, cy, 60) * [1, 1.25] + [0, cy * (1 - 1.25)])
+    w = wm.Watermarker(OID)
+    marked = [w.embed(f, face=p) for f, p in zip(frames, faces)]
+    away = (xx < 40) | (xx > 216)  # plate only, in every frame
+    assert min(_psnr(m[away], f[away]) for m, f in zip(marked, frames)) > 38  # flat plate, small frame: ±3 at most
+    out = reencode(marked, 18)
+    _ok(wm.decode(reencode(out, 28)))
+    _ok(wm.decode(jpeg(out[12])))
+
+
+def test_uniform_marks_of_the_earlier_version_still_read():
+    frames = textured_frames(12, (256, 256), seed=6)
+    w = wm.Watermarker(OID, strength=wm.strength_for(256, 256))
+    _ok(wm.decode(reencode(reencode([w.embed(f) for f in frames], 18), 28)))
+
+
 @pytest.fixture(scope="module")
 def marked_clip():
     """A marked 256² textured clip as convert writes it (H.264 CRF 18)."""

@@ -6,7 +6,7 @@ extract ``--consent FILE``        ``consent_for_faceset(path)`` → dict for ``F
 train (before any step)           ``require_consent_for_training(src, tgt)`` → dict for
                                   ``model.json["consent"]``
 convert / preview (before work)   ``begin_output(target, model_meta, ...)`` → OutputContext
-convert (every output frame)      ``mark_frame(rgb, ctx)``
+convert (every output frame)      ``mark_frame(rgb, ctx, face, plate)``
 convert (finished file)           ``finalize_output(tmp_path, ctx, final_path)``
 ================================  ==========================================================
 
@@ -173,10 +173,17 @@ def begin_output(
     return OutputContext(prov.output_info([target], model_meta, settings, visible_label))
 
 
-def mark_frame(rgb: np.ndarray, ctx: OutputContext) -> np.ndarray:
-    """Visible label (unless switched off) then the invisible watermark; returns a new frame."""
+def mark_frame(rgb: np.ndarray, ctx: OutputContext, face: np.ndarray | None = None, plate: np.ndarray | None = None) -> np.ndarray:
+    """Visible label (unless switched off) then the invisible watermark; returns a new frame.
+
+    ``face``: landmarks (frame pixels) of the face pasted into this frame, and ``plate``: the
+    frame before the paste. Both optional; with them the watermark puts its energy in the face
+    and shapes the rest by the plate's own texture (see ``watermark.Watermarker.embed``).
+    """
     out = ctx.labeler.apply(rgb) if ctx.labeler is not None else rgb
-    out = ctx.watermarker.embed(np.ascontiguousarray(out))
+    if plate is not None and ctx.labeler is not None:
+        plate = ctx.labeler.apply(plate)  # the label is part of the picture the mark hides in
+    out = ctx.watermarker.embed(np.ascontiguousarray(out), face, None if plate is None else np.ascontiguousarray(plate))
     with ctx._lock:
         ctx.frames_marked += 1
     return out

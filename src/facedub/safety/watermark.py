@@ -189,18 +189,103 @@ def tile_pattern(coded: np.ndarray) -> np.ndarray:
 # Embedding
 
 
-class Watermarker:
-    """Embeds one output id into frames. Caches the full-frame pattern per frame size.
+@dataclass(frozen=True)
+class Amplitudes:
+    """Luma levels (±) of the mark per 4×4 cell, by what the cell shows."""
 
-    ``embed(rgb)`` costs two saturating uint8 adds per frame (well under 5 ms at 512²).
+    flat: float  # a flat cell of the plate (sky, a wall, skin): little, grain shows there
+    textured: float  # a cell in detail (hair, foliage, fabric), which hides the mark
+    face: float  # inside the swapped face (the convert pipeline passes its landmarks)
+
+
+# By the frame's short side: small frames have fewer tiles to spread the payload over.
+LARGE_AMPLITUDES = Amplitudes(flat=1.0, textured=2.0, face=5.0)  # ≥ LARGE_SIDE
+MEDIUM_AMPLITUDES = Amplitudes(flat=2.0, textured=3.0, face=5.0)  # MEDIUM_SIDE..LARGE_SIDE
+SMALL_AMPLITUDES = Amplitudes(flat=3.0, textured=5.0, face=6.0)  # below MEDIUM_SIDE
+# Texture measure (luma levels, RMS detail around a cell) at which a cell starts to count as
+# textured, and the further rise over which it becomes fully textured.
+TEXTURE_FROM = 5.0
+TEXTURE_SPAN = 10.0
+FACE_INSET = 0.05  # the face amplitude stays this share of the face size inside its outline
+
+
+def amplitudes_for(h: int, w: int) -> Amplitudes:
+    side = min(h, w)
+    return LARGE_AMPLITUDES if side >= LARGE_SIDE else MEDIUM_AMPLITUDES if side >= MEDIUM_SIDE else SMALL_AMPLITUDES
+
+
+def texture(rgb: np.ndarray) -> np.ndarray:
+    """RMS luma detail around each 4×4 cell, one value per cell (ceil(h/4) × ceil(w/4), float32).
+
+    The detail inside the cell plus the cell's difference from its neighbours, averaged over a
+    few cells: what masks a change of a few grey levels to the eye.
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    gh, gw = -(-h // CELL), -(-w // CELL)
+    y = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    if (gh * CELL, gw * CELL) != (h, w):
+        y = cv2.copyMakeBorder(y, 0, gh * CELL - h, 0, gw * CELL - w, cv2.BORDER_REPLICATE)
+    # Detail finer than 2 px hardly masks anything after a codec: measure at half size (cheap).
+    y = cv2.resize(y, (gw * CELL // 2, gh * CELL // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mean = cv2.resize(y, (gw, gh), interpolation=cv2.INTER_AREA)
+    inner = np.maximum(cv2.resize(y * y, (gw, gh), interpolation=cv2.INTER_AREA) - mean * mean, 0.0)
+    around = mean - cv2.GaussianBlur(mean, (0, 0), 1.0)
+    return np.sqrt(cv2.GaussianBlur(inner + around * around, (0, 0), 1.5))
+
+
+def face_cells(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Weight 0..1 per cell: 1 well inside the convex hull of the face ``points`` (frame
+    pixels), falling to 0 before the hull's edge; nothing outside it."""
+    import cv2
+
+    gh, gw = shape
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if len(pts) < 3:
+        return np.zeros((gh, gw), np.float32)
+    hull = np.zeros((gh, gw), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts / CELL - 0.5).astype(np.int32)), 1)
+    size = float(np.max(pts.max(0) - pts.min(0))) / CELL
+    k = max(2, int(round(FACE_INSET * size)))
+    inner = cv2.erode(hull, np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(np.float32)
+    return cv2.GaussianBlur(inner, (0, 0), 0.8) * hull
+
+
+PASTED_LEVELS = 1.0  # mean luma change in a cell above which the cell counts as pasted
+
+
+def changed_cells(rgb: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Bool per 4×4 cell: the frame differs there from the plate (what convert pasted; an
+    occluder kept in front of the face, or a face left as it was, is not)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    gh, gw = -(-h // CELL), -(-w // CELL)
+    d = cv2.absdiff(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), cv2.cvtColor(np.ascontiguousarray(plate), cv2.COLOR_RGB2GRAY))
+    if (gh * CELL, gw * CELL) != (h, w):
+        d = cv2.copyMakeBorder(d, 0, gh * CELL - h, 0, gw * CELL - w, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(d.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) > PASTED_LEVELS
+
+
+class Watermarker:
+    """Embeds one output id into frames.
+
+    The mark is shaped per frame (:func:`amplitudes_for`): weak on flat parts of the plate,
+    stronger where the plate has detail to hide it, strongest inside the swapped face when its
+    landmarks are given. ``embed`` costs a texture measure at cell resolution and two
+    saturating adds (≈1–2 ms at 512²). ``strength`` = a fixed number of levels gives the
+    uniform mark facedub wrote before the shaping (kept for comparisons); the decoder reads both.
     """
 
     def __init__(self, output_id: str, strength: int | None = None) -> None:
         self.output_id = output_id
-        self.strength = strength  # None: by frame size (see strength_for)
-        cells = tile_pattern(encode_payload(output_id))
-        self._tile = np.kron(cells, np.ones((CELL, CELL))).astype(np.int16)
+        self.strength = strength  # None: shaped; an int: uniform ± strength everywhere (old)
+        self._cells = tile_pattern(encode_payload(output_id)).astype(np.float32)  # GRID×GRID ±1
+        self._tile = np.kron(self._cells, np.ones((CELL, CELL))).astype(np.int16)
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._cell_cache: dict[tuple[int, int], np.ndarray] = {}
 
     def _planes(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         key = (h, w)
@@ -212,25 +297,72 @@ class Watermarker:
             self._cache = {key: (pos, neg)}  # one size at a time (a video has one)
         return self._cache[key]
 
-    def embed(self, rgb: np.ndarray) -> np.ndarray:
-        """Return a marked copy of an H×W×3 uint8 RGB frame."""
+    def _pattern_cells(self, gh: int, gw: int) -> np.ndarray:
+        key = (gh, gw)
+        if key not in self._cell_cache:
+            self._cell_cache = {key: np.tile(self._cells, (-(-gh // GRID), -(-gw // GRID)))[:gh, :gw].copy()}
+        return self._cell_cache[key]
+
+    def amplitude(self, plate: np.ndarray, face: np.ndarray | None = None, pasted: np.ndarray | None = None) -> np.ndarray:
+        """Levels of the mark per cell (ceil(h/4) × ceil(w/4)) for a frame showing ``plate``,
+        with a face whose hull has the points ``face``; ``pasted`` (bool per cell) limits the
+        face's share to the cells the paste changed."""
+        h, w = plate.shape[:2]
+        a = amplitudes_for(h, w)
+        t = np.clip((texture(plate) - TEXTURE_FROM) / TEXTURE_SPAN, 0.0, 1.0)
+        amp = a.flat + (a.textured - a.flat) * t
+        if face is not None:
+            f = face_cells(face, amp.shape)
+            if pasted is not None:
+                f = f * pasted
+            amp = amp * (1.0 - f) + a.face * f
+        return amp
+
+    def embed(self, rgb: np.ndarray, face: np.ndarray | None = None, plate: np.ndarray | None = None) -> np.ndarray:
+        """Return a marked copy of an H×W×3 uint8 RGB frame.
+
+        ``face``: points (N×2, frame pixels; the 68 landmarks) of a face pasted into this
+        frame; the mark is strongest inside their hull. ``plate``: the frame before anything
+        was pasted into it (same size); its texture shapes the mark, so that outside the face
+        an output's mark is the one its input frame alone would get, and inside the hull only
+        the cells the paste changed get the face's share. Default: ``rgb`` itself.
+        """
         import cv2
 
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an H×W×3 uint8 RGB frame, got {rgb.shape} {rgb.dtype}")
-        pos, neg = self._planes(rgb.shape[0], rgb.shape[1])
-        out = cv2.add(rgb, pos)
-        return cv2.subtract(out, neg, dst=out)
+        h, w = rgb.shape[:2]
+        if self.strength is not None:
+            pos, neg = self._planes(h, w)
+            out = cv2.add(rgb, pos)
+            return cv2.subtract(out, neg, dst=out)
+        pasted = None
+        if plate is None:
+            plate = rgb
+        elif plate.shape != rgb.shape or plate.dtype != np.uint8:
+            raise ValueError(f"plate {plate.shape} {plate.dtype} does not match the frame {rgb.shape}")
+        elif face is not None:
+            pasted = changed_cells(rgb, plate)
+        amp = self.amplitude(plate, face, pasted)
+        delta = np.rint(amp * self._pattern_cells(*amp.shape))
+        size = (amp.shape[1] * CELL, amp.shape[0] * CELL)
+        planes = []
+        for d in (np.clip(delta, 0, 255), np.clip(-delta, 0, 255)):  # the adds, then the subtractions
+            d8 = np.repeat(d.astype(np.uint8)[:, :, None], 3, 2)  # the same change to R, G and B
+            planes.append(cv2.resize(d8, size, interpolation=cv2.INTER_NEAREST)[:h, :w])
+        out = cv2.add(rgb, planes[0])
+        return cv2.subtract(out, planes[1], dst=out)
 
 
 def strength_for(h: int, w: int) -> int:
+    """Levels of the uniform mark facedub wrote before the shaping (``Watermarker(strength=...)``)."""
     side = min(h, w)
     return DEFAULT_STRENGTH if side >= LARGE_SIDE else MEDIUM_STRENGTH if side >= MEDIUM_SIDE else SMALL_STRENGTH
 
 
-def embed(rgb: np.ndarray, output_id: str, strength: int | None = None) -> np.ndarray:
+def embed(rgb: np.ndarray, output_id: str, strength: int | None = None, face: np.ndarray | None = None, plate: np.ndarray | None = None) -> np.ndarray:
     """One-off embedding (use :class:`Watermarker` for a stream of frames)."""
-    return Watermarker(output_id, strength).embed(rgb)
+    return Watermarker(output_id, strength).embed(rgb, face, plate)
 
 
 # ----------------------------------------------------------------------------------------
@@ -265,6 +397,22 @@ def highpass(y: np.ndarray, scale: float = 1.0) -> np.ndarray:
     hp = y - cv2.GaussianBlur(y, (0, 0), sigma)
     lim = 3.0 * float(np.std(hp)) + 1e-6
     return np.clip(hp, -lim, lim)
+
+
+WEIGHT_SIGMA = 8.0  # pixels: the neighbourhood whose detail sets a pixel's weight
+WEIGHT_FLOOR = 4.0  # added to the local variance (levels²): codec noise, and no division by ~0
+
+
+def reliability(hp: np.ndarray) -> np.ndarray:
+    """Weight of each pixel's high-passed luma in the fold: the inverse of the local variance.
+
+    Detail (hair, edges) leaks far more into the high-pass than the mark puts there, so those
+    pixels count less and quiet ones more: a whitening step that makes every mark, the shaped
+    one and the older uniform one alike, read from fewer frames.
+    """
+    import cv2
+
+    return 1.0 / (cv2.GaussianBlur(hp * hp, (0, 0), WEIGHT_SIGMA) + WEIGHT_FLOOR)
 
 
 def _autocorr(hp: np.ndarray) -> np.ndarray:
@@ -335,7 +483,7 @@ def _soft_bits(fold: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def _mean_fold(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    return np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), 0.0)
 
 
 def _decode_soft(soft: np.ndarray) -> tuple[bool, str | None, int, float]:
@@ -363,19 +511,23 @@ class WatermarkDecoder:
 
     def __init__(self, max_frames: int = 64) -> None:
         self.max_frames = max_frames
-        self._sum: np.ndarray | None = None  # sum of high-passed luma over frames
+        self._sum: np.ndarray | None = None  # sum over frames of weight × high-passed luma
+        self._weight: np.ndarray | None = None  # sum over frames of the weights
         self._n = 0
 
     def add(self, rgb: np.ndarray) -> None:
         if self._n >= self.max_frames:
             return
         hp = highpass(luma(rgb))
-        if self._sum is None:
-            self._sum = hp.astype(np.float64)
+        w = reliability(hp)
+        if self._sum is None or self._weight is None:
+            self._sum = (hp * w).astype(np.float64)
+            self._weight = w.astype(np.float64)
         elif hp.shape != self._sum.shape:
             raise ValueError("all frames given to one decoder must have the same size")
         else:
-            self._sum += hp
+            self._sum += hp * w
+            self._weight += w
         self._n += 1
 
     @property
@@ -383,9 +535,10 @@ class WatermarkDecoder:
         return self._n
 
     def _fold_all(self, scale: float) -> np.ndarray:
-        # Folding is linear and every frame shares one geometry: fold the summed frame once.
-        assert self._sum is not None
-        return _mean_fold(*_fold(self._sum, scale))
+        # Folding is linear and every frame shares one geometry: fold the summed frame once
+        # (a weighted mean per bin: the weighted sums over the summed weights).
+        assert self._sum is not None and self._weight is not None
+        return _mean_fold(_fold(self._sum, scale)[0], _fold(self._weight, scale)[0])
 
     def _scale_candidates(self) -> list[tuple[float, float]]:
         """(scale, sync z) per seed scale, refined; best z first."""
