@@ -1004,6 +1004,8 @@ def _run(
         comp = _Compositor(config, runner.size)
         for it in in_order():
             t = time.perf_counter()
+            # The plate before the paste (the watermark hides in its texture, strongest in the face).
+            plate = it.rgb.copy() if it.face is not None and it.rgb.flags.writeable else it.rgb
             frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
             if it.cut:
                 comp.reset()  # colour statistics of the last shot's face do not carry over
@@ -1011,7 +1013,7 @@ def _run(
                 comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align)
             else:
                 comp.reset()
-            it.out = policy.mark_frame(frame, ctx)
+            it.out = policy.mark_frame(frame, ctx, it.lm_s if it.face is not None else None, plate)
             it.rgb = it.x = it.face = it.face_mask = None  # type: ignore[assignment]
             pipe.add_busy("blend", time.perf_counter() - t)
             pipe.put(q_out, it)
