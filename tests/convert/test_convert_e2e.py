@@ -115,7 +115,7 @@ def test_preview_on_shared_clip(clip, tiny_model, tmp_path):
     from PIL import Image
 
     pair = np.asarray(Image.open(out))
-    assert pair.shape == (512, 1024, 3)
+    assert pair.shape == (512, 1536, 3)  # before | after | mask
     frame = next(iter(open_media(clip).frames(start=120, limit=1))).rgb
     # "before" is the frame, carrying only the invisible watermark (a few grey levels) ...
     diff = np.abs(pair[:, :512].astype(int) - frame.astype(int))

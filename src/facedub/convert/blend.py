@@ -128,6 +128,25 @@ def sharpen(image: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
     return cv2.addWeighted(src, 1.0 + float(amount), soft, -float(amount), 0.0)
 
 
+def mask_overlay(frame: np.ndarray, pasted: tuple[Region, np.ndarray, np.ndarray | None] | None) -> np.ndarray:
+    """A picture of the paste mask for previews: ``frame`` dimmed, green where the new face is
+    pasted (by the mask's strength), red where the face is hidden behind something and left alone.
+
+    ``pasted`` is (ROI, paste mask over the ROI, hidden-face map over the ROI or ``None``), or
+    ``None`` when nothing was pasted (the frame comes back dimmed).
+    """
+    out = np.asarray(frame, np.float32) * 0.45
+    if pasted is not None:
+        region, mask, hidden = pasted
+        roi = out[region.slices()]
+        m = np.clip(np.asarray(mask, np.float32), 0, 1)[..., None]
+        roi += m * np.array([0, 140, 40], np.float32)
+        if hidden is not None:
+            h = np.asarray(hidden, np.float32)[..., None] * (1 - m)
+            roi += h * np.array([150, 0, 0], np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, mode: BlendMode) -> np.ndarray:
     if mode == "alpha":
         return alpha_blend(fg, bg, mask)

@@ -24,6 +24,11 @@ ColorMode = Literal["reinhard", "hist", "none"]
 BlendMode = Literal["alpha", "poisson"]
 # Temporal smoothing of the landmarks (alignment) from frame to frame.
 SmoothMode = Literal["one-euro", "none"]
+# What is in front of the face (a hand, a microphone, glasses) stays in front:
+#   auto  a small segmentation network finds the visible face (the model folder's own
+#         occlusion.safetensors if it has one, else the generic one shipped with facedub)
+#   off   the face is pasted through the mask alone
+OcclusionMode = Literal["auto", "off"]
 
 # x264 speed presets, fastest first: faster ones make bigger files at the same CRF.
 Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -33,6 +38,7 @@ PRESETS: tuple[str, ...] = get_args(Preset)
 COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
 BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
 SMOOTH_MODES: tuple[str, ...] = get_args(SmoothMode)
+OCCLUSION_MODES: tuple[str, ...] = get_args(OcclusionMode)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ConvertConfig:
     erode: int | None = None  # shrink the mask by this many frame pixels; None = 1.5 % of the face size
     feather: int | None = None  # soften the mask edge over this many frame pixels; None = 5 % of the face size
     forehead: float = 0.1  # the landmark hull reaches this share of the chin-to-brow distance above the brows (0: the brows)
+    occlusion: OcclusionMode = "auto"  # keep what is in front of the face in front (see OcclusionMode)
     sharpen: float = 0.0  # unsharp mask on the model's output before it is scaled up (0 = off; 0.5–1 for soft low-resolution models)
     color: ColorMode = "reinhard"  # colour transfer inside the mask (see ColorMode)
     color_smoothing: float = 0.5  # 0 = per-frame colour statistics; →1 = averaged over more frames (less flicker)
@@ -71,6 +78,7 @@ class ConvertConfig:
             ("color", self.color, COLOR_MODES),
             ("blend", self.blend, BLEND_MODES),
             ("smooth", self.smooth, SMOOTH_MODES),
+            ("occlusion", self.occlusion, OCCLUSION_MODES),
             ("preset", self.preset, PRESETS),
             ("precision", self.precision, PRECISIONS),
         ):

@@ -2,8 +2,10 @@
 
 Masks are float32 H×W arrays in [0, 1]. The pipeline builds one per face in frame
 coordinates (inside the face's region of interest): the model's learned mask warped back,
-intersected with the convex hull of the 68 landmarks and with the model square itself, then
-eroded and feathered so the edge is soft and stays inside the face.
+intersected with the convex hull of the 68 landmarks, with the model square itself and with
+the visible part of the face (the occlusion model's segmentation, where it is on), then
+eroded and feathered so the edge is soft and stays inside the face — and away from whatever
+is in front of it.
 """
 
 from __future__ import annotations
@@ -88,15 +90,20 @@ def face_mask(
     learned: np.ndarray | None = None,
     erode_px: int = 0,
     feather_px: int = 0,
+    visible: np.ndarray | None = None,
 ) -> np.ndarray:
     """The final paste mask: intersection, then erosion by ``erode_px + feather_px / 2``, then feather.
 
     ``square`` is where the model square lands in the frame (so its edge never shows);
-    ``hull`` the landmark hull; ``learned`` the model's mask. Values in [0, 1]; the result is
-    0 wherever any input is 0, so pixels outside the face are never touched.
+    ``hull`` the landmark hull; ``learned`` the model's mask; ``visible`` the probability that
+    the face is visible (not behind an occluder), cut at ½ so an occluder's edge is eroded and
+    feathered like the face's own edge and the swap stops short of it. Values in [0, 1]; the
+    result is 0 wherever any input is 0, so pixels outside the face are never touched.
     """
     m = intersect(square, hull, learned)
     m = (m > 0.5).astype(np.float32) if learned is None else m
+    if visible is not None:
+        m[visible < 0.5] = 0.0
     m = erode(m, erode_px + feather_px // 2)
     m = feather(m, feather_px)
     # Nothing outside the hard intersection, whatever the blur did.
@@ -129,11 +136,15 @@ def paste_mask(
     learned: np.ndarray | None = None,
     erode_px: int = 0,
     feather_px: int = 0,
+    visible: np.ndarray | None = None,
+    visible_to_roi: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`face_mask` for one face's ROI of ``shape``, from geometry instead of full-size masks.
 
     ``hull_points`` are the landmarks in ROI pixels (``None``: no hull), ``model_to_roi`` maps
-    model pixels into the ROI and ``learned`` is the model's S×S mask (or ``None``). A wide
+    model pixels into the ROI and ``learned`` is the model's S×S mask (or ``None``);
+    ``visible`` is the occlusion model's visible-face map (or ``None``) and ``visible_to_roi``
+    maps its pixels into the ROI (outside it nothing counts as hidden). A wide
     feather is smooth, so the erosion and blur run on a copy scaled down until the ramp is
     about ``_SOFT_PX`` pixels wide and the result is scaled back up (at a 512² frame's face
     that is 12× fewer pixels). The hard limits stay exact at full size: nothing outside the
@@ -158,6 +169,18 @@ def paste_mask(
         learned_s = cv2.warpAffine(
             np.asarray(learned, np.float32), m_small, (sw, sh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
         )
+    visible_s = None
+    if visible is not None:
+        if visible_to_roi is None:
+            raise ValueError("paste_mask: visible needs visible_to_roi")
+        visible_s = cv2.warpAffine(
+            np.asarray(visible, np.float32),
+            compose(to_small, visible_to_roi),
+            (sw, sh),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=1.0,
+        )
     k = (sx + sy) / 2.0
     small = face_mask(
         square=square_mask(m_small, size, (sh, sw)),
@@ -165,6 +188,7 @@ def paste_mask(
         learned=learned_s,
         erode_px=int(round(erode_px * k)),
         feather_px=int(round(feather_px * k)),
+        visible=visible_s,
     )
     if small.shape == (h, w):
         return small

@@ -45,6 +45,7 @@ import numpy as np
 from facedub.convert import blend as blend_mod
 from facedub.convert import color as color_mod
 from facedub.convert import mask as mask_mod
+from facedub.convert import occlusion as occ_mod
 from facedub.convert.config import ConvertConfig
 from facedub.convert.cuts import CutDetector
 from facedub.convert.smoothing import OneEuroFilter, interpolate
@@ -190,6 +191,15 @@ def load_convert_model(model: Any, device: str | None = None) -> Any:
         raise ModelMismatch(f"{folder}: not a usable facedub model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
+def occlusion_model(config: ConvertConfig, model: Any = None) -> "occ_mod.OcclusionModel | None":
+    """The occlusion model ``config.occlusion`` asks for: ``None`` when off; for ``auto`` the model
+    folder's own ``occlusion.safetensors`` when it has one, else the generic one in the package."""
+    if config.occlusion == "off":
+        return None
+    own = Path(model) / occ_mod.PROJECT_WEIGHTS if isinstance(model, (str, os.PathLike)) else None
+    return occ_mod.load_occlusion(own if own is not None and own.is_file() else None)
+
+
 class _Runner:
     """Runs one decoder (the source's, or the target's when reversed) on batches of uint8 model inputs."""
 
@@ -240,6 +250,9 @@ class _Item:
     x: np.ndarray | None = None  # model input uint8 S×S×3
     face: np.ndarray | None = None  # model output uint8 S×S×3
     face_mask: np.ndarray | None = None  # learned mask S×S or None
+    occ_x: np.ndarray | None = None  # occlusion model input uint8 (occlusion on)
+    occ_m: np.ndarray | None = None  # frame → occlusion input matrix
+    visible: np.ndarray | None = None  # visible-face probability from the occlusion model
     out: np.ndarray | None = None  # output frame
 
 
@@ -277,13 +290,20 @@ def face_size(frame_to_crop: np.ndarray) -> float:
 
 
 class _Compositor:
-    """Mask → colour → blend for one face, with colour statistics smoothed over time."""
+    """Mask → colour → blend for one face, with colour statistics smoothed over time.
+
+    With the occlusion model's visible-face map, what is in front of the face (a hand, a
+    microphone, glasses) is cut out of the paste mask and of the colour statistics. The last
+    paste mask is kept (``last_mask``) for the preview's mask panel.
+    """
 
     def __init__(self, config: ConvertConfig, size: int) -> None:
         self.config = config
         self.size = size
         self._src_stats: color_mod.LabStats | None = None
         self._ref_stats: color_mod.LabStats | None = None
+        self.record = False  # keep the last paste mask (previews)
+        self.last_mask: tuple[blend_mod.Region, np.ndarray, np.ndarray | None] | None = None  # (ROI, paste mask, hidden face)
 
     def reset(self) -> None:
         self._src_stats = self._ref_stats = None
@@ -297,9 +317,19 @@ class _Compositor:
         lm68: np.ndarray,
         frame_to_model: np.ndarray,
         frame_to_crop: np.ndarray,
+        visible: np.ndarray | None = None,
+        frame_to_seg: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Paste ``face`` (model output for the model input ``face_in``) into ``frame`` in place."""
+        """Paste ``face`` (model output for the model input ``face_in``) into ``frame`` in place.
+
+        ``visible`` is the occlusion model's visible-face map and ``frame_to_seg`` maps the
+        frame into its pixels (both ``None``: occlusion off)."""
         cfg = self.config
+        self.last_mask = None
+        if visible is not None and frame_to_seg is not None:
+            # A face the network cannot read at all: the landmark mask alone decides.
+            if not occ_mod.readable(visible, transform_points(face_outline(lm68, cfg.forehead), frame_to_seg)):
+                visible = frame_to_seg = None
         region = blend_mod.square_region(frame_to_model, self.size, frame.shape[:2])
         if region is None:
             return frame
@@ -311,6 +341,8 @@ class _Compositor:
             cmask = mask_mod.hull_mask(transform_points(outline, frame_to_model), (self.size, self.size))
             if use_learned:
                 cmask = mask_mod.intersect(cmask, learned)
+            if visible is not None and frame_to_seg is not None:
+                cmask = mask_mod.intersect(cmask, occ_mod.visible_in(visible, frame_to_seg, frame_to_model, self.size) >= 0.5)
             face = self._color(face, face_in, cmask)
         if cfg.sharpen > 0:
             face = blend_mod.sharpen(face, cfg.sharpen)
@@ -320,9 +352,17 @@ class _Compositor:
         fs = face_size(frame_to_crop)
         erode_px = cfg.erode if cfg.erode is not None else int(round(AUTO_ERODE * fs))
         feather_px = cfg.feather if cfg.feather is not None else max(1, int(round(AUTO_FEATHER * fs)))
+        seg_roi = None if visible is None or frame_to_seg is None else blend_mod.region_matrix(frame_to_seg, region)
         mask = mask_mod.paste_mask(
-            (region.height, region.width), pts, m_roi, self.size, learned if use_learned else None, erode_px, feather_px
+            (region.height, region.width), pts, m_roi, self.size, learned if use_learned else None, erode_px, feather_px,
+            visible=None if seg_roi is None else visible, visible_to_roi=seg_roi,
         )
+        if self.record:  # for the preview: the paste mask, and the face found hidden
+            hidden = None
+            if seg_roi is not None:
+                reach = mask_mod.hull_mask(outline - (region.x0, region.y0), (region.height, region.width)) > 0.5
+                hidden = reach & (blend_mod.warp_back(visible, seg_roi, region, fill=1.0) < 0.5)
+            self.last_mask = (region, mask, hidden)
         if not mask.any():
             return frame
         sl = region.slices()
@@ -819,7 +859,7 @@ def convert_video(
                 # OpenCV splitting each small warp / blur over the cores costs more CPU than
                 # it saves wall time once every core runs a stage (≈1.4 ms a face at 512²).
                 with _opencv_threads(1):
-                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx)
+                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model))
             except BaseException:
                 sink.abort()
                 raise
@@ -889,6 +929,7 @@ def _run(
     counts: dict[str, int],
     identity: Callable[[], Any] | None,
     ctx: policy.OutputContext,
+    occ: "occ_mod.OcclusionModel | None" = None,
 ) -> None:
     workers, threads = model_parallelism(config, runner.device.type, available_cores())
     q_dec, q_det, q_out = pipe.queue(), pipe.queue(), pipe.queue()
@@ -954,6 +995,8 @@ def _run(
                 if it.lm is not None:
                     it.lm_s = smoother(it)
                     it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
+                    if occ is not None:
+                        it.occ_x, it.occ_m = occ.inputs(it.rgb, it.align)
                 pending.append(it)
             pipe.add_busy("align", time.perf_counter() - t)
             if sum(1 for it in pending if it.x is not None) >= config.batch or len(pending) >= 2 * config.batch:
@@ -981,6 +1024,14 @@ def _run(
                         it.face = rgb[k]
                         it.face_mask = None if masks is None else masks[k]
                 pipe.add_busy("model", time.perf_counter() - t)
+                if occ is not None:
+                    t = time.perf_counter()
+                    for start in range(0, len(faces), config.batch):
+                        chunk = faces[start : start + config.batch]
+                        vis = occ(np.stack([it.occ_x for it in chunk]))
+                        for k, it in enumerate(chunk):
+                            it.visible = vis[k]
+                    pipe.add_busy("occlusion", time.perf_counter() - t)
             pipe.put(q_inf, (seq, items))
         pipe.put(q_inf, _END)
 
@@ -1010,11 +1061,11 @@ def _run(
             if it.cut:
                 comp.reset()  # colour statistics of the last shot's face do not carry over
             if it.face is not None:
-                comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align)
+                comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align, it.visible, it.occ_m)
             else:
                 comp.reset()
             it.out = policy.mark_frame(frame, ctx, it.lm_s if it.face is not None else None, plate)
-            it.rgb = it.x = it.face = it.face_mask = None  # type: ignore[assignment]
+            it.rgb = it.x = it.face = it.face_mask = it.occ_x = it.visible = None  # type: ignore[assignment]
             pipe.add_busy("blend", time.perf_counter() - t)
             pipe.put(q_out, it)
         pipe.put(q_out, _END)
@@ -1109,7 +1160,21 @@ def convert_frame(
     identity: Callable[[], Any] | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Swap the target face of one frame (no temporal smoothing). Returns (frame, face found)."""
+    out, found, _ = _swap_frame(rgb, model, config, detector=detector, identity=identity)
+    return out, found
+
+
+def _swap_frame(
+    rgb: np.ndarray,
+    model: Any,
+    config: ConvertConfig | None = None,
+    *,
+    detector: _Detector | None = None,
+    identity: Callable[[], Any] | None = None,
+) -> tuple[np.ndarray, bool, tuple[blend_mod.Region, np.ndarray, np.ndarray | None] | None]:
+    """:func:`convert_frame`, plus the paste mask it used ((ROI, mask, hidden face) or ``None``)."""
     config = config or ConvertConfig()
+    occ = occlusion_model(config, model)
     loaded = load_convert_model(model, config.device)
     runner = _Runner(loaded, config.reverse, config.precision)
     det = detector if detector is not None else _make_detector(video_mode=False)
@@ -1121,12 +1186,18 @@ def convert_frame(
     face = _TargetChooser(_target_descriptor(_model_meta(loaded), config.reverse), config, identity).choose(rgb, faces)
     out = rgb.copy()
     if face is None:
-        return out, False
+        return out, False, None
     lm = np.asarray(face.landmarks68, dtype=np.float64)
     x, a, m = model_input(rgb, lm, runner.coverage, runner.size)
     face_rgb, masks = runner(x[None])
-    _Compositor(config, runner.size).paste(out, face_rgb[0], None if masks is None else masks[0], x, lm, m, a)
-    return out, True
+    visible, to_seg = None, None
+    if occ is not None:
+        occ_x, to_seg = occ.inputs(rgb, a)
+        visible = occ(occ_x)
+    comp = _Compositor(config, runner.size)
+    comp.record = True
+    comp.paste(out, face_rgb[0], None if masks is None else masks[0], x, lm, m, a, visible, to_seg)
+    return out, True, comp.last_mask
 
 
 def convert_preview(
@@ -1140,7 +1211,10 @@ def convert_preview(
     detector: _Detector | None = None,
     identity: Callable[[], Any] | None = None,
 ) -> PreviewResult:
-    """Write one before | after PNG of frame ``frame`` of ``target`` (seeks; no full decode)."""
+    """Write one before | after | mask PNG of frame ``frame`` of ``target`` (seeks; no full decode).
+
+    The mask panel shows where the new face is pasted (green) and, with occlusion on, the
+    parts of the face found hidden behind something and left alone (red)."""
     config = config or ConvertConfig()
     reporter = reporter or NullReporter()
     t0 = time.perf_counter()
@@ -1159,10 +1233,12 @@ def convert_preview(
         before = load_image(target)
     else:
         before = read_frame_at(target, frame)
+        if not reader.orientation.identity:  # as players show it (a phone's rotation), as convert reads it
+            before = np.ascontiguousarray(reader.orientation.apply(before))
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
     ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter, preview=(before, frame))
-    after, found = convert_frame(before, loaded, config, detector=detector, identity=identity)
+    after, found, pasted = _swap_frame(before, loaded, config, detector=detector, identity=identity)
     if not found:
         reporter.note(f"{target}: no face of the target person in frame {frame}; the preview shows it unchanged")
     from facedub.fileio import atomic_path
@@ -1170,8 +1246,8 @@ def convert_preview(
     with atomic_path(out_png, ".png") as tmp:
         from PIL import Image
 
-        pair = policy.mark_frame(np.concatenate([before, after], axis=1), ctx)
+        pair = policy.mark_frame(np.concatenate([before, after, blend_mod.mask_overlay(before, pasted)], axis=1), ctx)
         Image.fromarray(pair).save(tmp, format="PNG", compress_level=1)
         policy.finalize_output(tmp, ctx, final_path=out_png)
-    reporter.image(str(out_png), f"preview of frame {frame} (before | after)")
+    reporter.image(str(out_png), f"preview of frame {frame} (before | after | mask)")
     return PreviewResult(str(out_png), frame, found, time.perf_counter() - t0)
