@@ -16,6 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from facedub.errors import BadInput
+
 # mkstemp creates files readable by the owner only; give written files the usual mode instead.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -72,15 +74,20 @@ def _about(e: OSError, *paths: Path) -> bool:
     return any(str(f) in names or os.fsdecode(f) in names if isinstance(f, (str, bytes)) else False for f in named)
 
 
-def _output_error(target: Path, e: OSError) -> Exception:
-    from facedub.errors import BadInput
+class OutputError(BadInput, OSError):
+    """An OS error met writing an output, as one line naming the output (exit 2). Still an
+    OSError, so code that tolerates failed writes (a job's progress file) keeps doing so."""
 
+
+def _output_error(target: Path, e: OSError) -> OutputError:
     why = e.strerror or str(e)
     if e.errno == errno.ENAMETOOLONG:
         why = "name too long"
     elif e.errno == errno.EISDIR:
         why = "is a folder"
-    return BadInput(f"{target}: cannot write ({why})")
+    err = OutputError(f"{target}: cannot write ({why})")
+    err.errno = e.errno
+    return err
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
     stats = faceset_stats(fs)
     try:
         contact_sheet(fs, folder, sheet, max_faces=max(1, args.max_faces))
+    except BadInput:
+        raise
     except OSError as e:
         raise BadInput(f"{sheet}: cannot write the contact sheet ({e.strerror or e})") from None
     if args.json:

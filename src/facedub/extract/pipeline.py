@@ -645,6 +645,8 @@ def _wait_writes(run: _Run, keep: int = 0) -> None:
         fut = run.pending.pop(0)
         try:
             fut.result()
+        except BadInput:
+            raise  # already one line naming the file (facedub.fileio)
         except OSError as e:
             raise BadInput(f"{run.out}: cannot write a face crop ({e.strerror or e})") from None
 
@@ -728,6 +730,8 @@ def _checkpoint(run: _Run, final: bool) -> None:
         return  # nothing worth a faceset.json yet
     try:
         save_faceset(_build_faceset(run, final), run.out)
+    except BadInput:
+        raise
     except OSError as e:
         raise BadInput(f"{run.out}: cannot write faceset.json ({e.strerror or e})") from None
 
