@@ -205,8 +205,10 @@ def create_project(projects_root: str | os.PathLike[str], name: str) -> Project:
         for sub in ("consent", "inputs/source", "inputs/target", "facesets", "model", "output", "jobs"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         _write_project_json(project)
+    except BadInput:
+        raise  # a write error, already naming the file
     except OSError as e:
-        raise BadInput(f"{folder}: cannot create project ({e.strerror})") from None
+        raise BadInput(f"{folder}: cannot create project ({e.strerror or e})") from None
     return project
 
 
