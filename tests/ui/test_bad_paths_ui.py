@@ -200,3 +200,18 @@ def test_consent_evidence_paths(setup) -> None:
     is_err, text = _message(on_consent("p", "A", "A", "tests", "", str(ev), False))
     assert not is_err, text
     assert _hashes(ev) == before and p.consent_path("source").is_file()
+
+
+def test_a_folder_where_the_result_goes(setup) -> None:
+    """Someone made output/result.mp4 a folder (or preview.png): Render and Preview refuse."""
+    p = setup["project"]
+    p.result_path.unlink()
+    p.result_path.mkdir()
+    (p.result_path / "keep.txt").write_text("mine")
+    p.preview_path.mkdir()
+    before = snapshot(setup["root"], setup["user"])
+    render = setup["page"].handler("on_render")
+    _refused(setup, render("p", "learned-hull", "reinhard", "alpha", 0.1, 0.0), str(p.result_path), "is a folder")
+    preview = setup["page"].handler("on_preview")
+    _refused(setup, preview("p", "learned-hull", "reinhard", "alpha", 0.1, 0.0, 0), str(p.preview_path), "is a folder")
+    assert snapshot(setup["root"], setup["user"]) == before
