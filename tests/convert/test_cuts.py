@@ -93,7 +93,7 @@ def test_score_is_small_for_motion_and_large_for_another_picture():
     a = _scene(10)
     v0, v1 = _view(a, S, S), _view(a, S + 5, S - 3, zoom=1.03, angle=2.0)
     other = _view(_scene(11), S, S)
-    assert change_score(signature(v0), signature(v1)) < 0.03
+    assert change_score(signature(v0), signature(v1)) < 0.015
     assert change_score(signature(v0), signature(other)) > 0.2
     assert signature(np.zeros((1080, 1920, 3), np.uint8)).shape == (48, 48)
 
@@ -101,7 +101,7 @@ def test_score_is_small_for_motion_and_large_for_another_picture():
 def test_adaptive_rule_raises_the_bar_for_busy_shots():
     assert is_cut(0.1, [0.01] * 8)
     assert not is_cut(0.1, [0.05] * 8)  # a shot that changes a lot all the time
-    assert not is_cut(0.05, [])  # under the absolute threshold
+    assert not is_cut(0.02, [])  # under the absolute threshold
     assert is_cut(0.5, [0.05] * 8, threshold=0.08)
     with pytest.raises(ValueError):
         CutDetector(threshold=0.0)
@@ -125,5 +125,5 @@ def test_cuts_between_real_clips_and_none_inside(shared_data: Path):
     b = clip("synthetic/aiface2/intro_512.mp4", 12)
     g1, g2, g3 = clip("grid/bbaf2n.mpg", 12), clip("grid/brbk7n.mpg", 12), clip("grid/swiz3n.mpg", 12)
     frames = a + b + g1 + g2 + g3 + a[:6]
-    # Two GRID speakers in the same blue studio are the hardest case (scores 0.087-0.45 measured).
+    # Two GRID speakers in the same blue studio are the hardest case (scores from 0.098 measured).
     assert find_cuts(frames) == [20, 32, 44, 56, 68]

@@ -58,7 +58,7 @@ class ConvertConfig:
     max_gap: int = 5  # bridge face dropouts of up to this many frames by interpolating the landmarks
     identity_every: int = 25  # re-check every face track against the target's descriptor every N frames (also at once when first seen, after a cut, or when the track jumps or changes look)
     max_distance: float = 0.4  # descriptor distance (to the target faceset's mean) above which a face is not the target person; measured: the same person 0.15-0.22 (small, rolled, dark, bright, tinted), two AI-generated people 0.48-0.58, so dlib's own 0.6 would swap them both
-    cut_threshold: float | None = 0.06  # shot-cut change score (0-1, see facedub.convert.cuts) from which a frame starts a new shot; None = no cut detection
+    cut_threshold: float | None = 0.03  # shot-cut change score (0-1, see facedub.convert.cuts) from which a frame starts a new shot; None = no cut detection
     batch: int = 16  # faces per model call (on 2 CPU cores `original` converts 12–14 % faster at 16 than at 8)
     device: str | None = None  # torch device for the model; None = CUDA when available, else CPU
     precision: Precision = "auto"  # the model's arithmetic: auto = bfloat16 where the CPU/GPU has fast units (original 1.4× faster on such a CPU; faces within about a level of fp32), else fp32
