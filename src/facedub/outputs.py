@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Literal
@@ -103,7 +104,32 @@ def _probe(folder: Path, shown: str) -> None:
         pass
 
 
-def check_output(
+_CROP_NAME = re.compile(r"^[0-9a-f]{12}_f\d{7}_\d+\.png$")  # extract's crop names
+
+
+def _foreign_crops(faces: Path) -> str | None:
+    """The first file in ``faces`` that is not named like extract's crops (they are removed
+    when no faceset lists them), or None."""
+    if not faces.is_dir():
+        return None
+    for q in sorted(faces.iterdir()):
+        if not _CROP_NAME.match(q.name) and not q.name.startswith(".fd"):
+            return q.name
+    return None
+
+
+def check_output(path: str | os.PathLike[str], **kw: object) -> Path:
+    """Check the output ``path`` of a command before any work; see :func:`_check_output` for
+    the options. Raises BadInput (one line naming the path) for every problem."""
+    try:
+        return _check_output(path, **kw)  # type: ignore[arg-type]
+    except BadInput:
+        raise
+    except OSError as e:  # a folder on the way that cannot be searched, a symlink loop
+        raise BadInput(f"{path}: cannot check this path ({e.strerror or e})") from None
+
+
+def _check_output(
     path: str | os.PathLike[str],
     *,
     kind: Kind = "file",
@@ -163,6 +189,13 @@ def check_output(
                 raise BadInput(f"{shown}: is a {found} folder, not a {kind} folder; choose another folder")
             if found == kind and not resume_ok:
                 raise BadInput(f"{shown}: a {kind} already exists here")
+            if kind == "faceset" and found is None:
+                foreign = _foreign_crops(p / "faces")
+                if foreign:
+                    raise BadInput(
+                        f"{shown}: its faces/ folder holds files facedub did not write ({foreign}); extract tidies "
+                        "that folder, so choose a new folder"
+                    )
     # --- not one of the inputs ---------------------------------------------------------------
     allowed_set = {_resolve(Path(a)) for a in allowed}
     for inp in inputs:

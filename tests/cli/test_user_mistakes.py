@@ -180,3 +180,14 @@ def test_every_numeric_option_has_a_range() -> None:
             if a.type in (int, float) and a.dest not in limits:
                 missing.append(f"{name} {a.option_strings[0] if a.option_strings else a.dest}")
     assert not missing, f"numeric options without a range: {missing}"
+
+
+def test_extract_into_a_folder_whose_faces_are_the_users(world: World, tmp_path: Path, capsys) -> None:  # noqa: F811
+    """extract removes crops no faceset lists from OUT/faces/: a user's own faces/ folder is refused."""
+    pics = tmp_path / "pictures"
+    (pics / "faces").mkdir(parents=True)
+    (pics / "faces" / "holiday.png").write_bytes(b"my photo")
+    rc = main(["--quiet", "extract", str(world.image), "--out", str(pics)])
+    _one_line(capsys, rc, str(pics), "holiday.png")
+    assert (pics / "faces" / "holiday.png").read_bytes() == b"my photo"
+    assert sorted(p.name for p in pics.iterdir()) == ["faces"]
