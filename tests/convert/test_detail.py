@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,38 @@ def test_bad_settings_are_one_line_errors(tmp_path: Path, faceset: Path) -> None
         train_detail(BlurModel(tmp_path), faceset, minutes=0)
     with pytest.raises(BadInput, match="side"):
         train_detail(BlurModel(tmp_path), faceset, side="both", steps=1)
+
+
+def test_convert_uses_a_matching_stage_and_pastes_the_larger_face(tmp_path: Path, faceset: Path) -> None:
+    import av
+
+    from facedub.convert import ConvertConfig, convert_video
+    from tests.conftest import write_test_video
+
+    spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).with_name("tinymodel.py"))
+    helpers = sys.modules.setdefault("convert_tinymodel", importlib.util.module_from_spec(spec))
+    if not hasattr(helpers, "FakeDetector"):
+        spec.loader.exec_module(helpers)
+    W, H = 128, 96
+    video = write_test_video(tmp_path / "in.mp4", frames=6, size=(W, H), fps=25)
+    model = helpers.InvertNet(size=32)
+    model.folder, model.device = tmp_path / "model", torch.device("cpu")
+    model.folder.mkdir()
+    model.meta["files"] = {"weights.safetensors": "c" * 64}
+    train_detail(model, faceset, config=DetailConfig(channels=8, blocks=1, val_faces=4), steps=3, minutes=None)
+    cfg = ConvertConfig(batch=4, occlusion="off")
+    outs = {}
+    for mode in ("auto", "off"):
+        out = tmp_path / f"out-{mode}.mp4"
+        s = convert_video(video, model, out, cfg.with_(detail=mode), detector=helpers.FakeDetector((H, W)))
+        assert s.swapped == 6
+        assert s.detail_scale == (2 if mode == "auto" else 1)
+        with av.open(str(out)) as c:
+            outs[mode] = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(int)
+    # The stage is still close to a plain upscale after 3 steps: same face, same place, finer grid.
+    centre = (slice(None), slice(H // 2 - 8, H // 2 + 8), slice(W // 2 - 8, W // 2 + 8))
+    assert np.abs(outs["auto"][centre] - outs["off"][centre]).mean() < 12
+    # A stage trained for other weights is skipped, and the summary says so.
+    model.meta["files"] = {"weights.safetensors": "d" * 64}
+    s = convert_video(video, model, tmp_path / "out-stale.mp4", cfg, detector=helpers.FakeDetector((H, W)))
+    assert s.detail_scale == 1 and any("earlier state of the model" in w for w in s.warnings)

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from facedub.cli._options import limit
-from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, OCCLUSION_MODES, PRESETS, SMOOTH_MODES
+from facedub.convert.config import BLEND_MODES, COLOR_MODES, DETAIL_MODES, MASK_MODES, OCCLUSION_MODES, PRESETS, SMOOTH_MODES
 from facedub.model.names import PRECISIONS
 
 
@@ -32,6 +32,7 @@ def register(subparsers: Any) -> None:
     limit(p, p.add_argument("--feather", type=int, metavar="PX", default=None, help="soften the mask edge over this many pixels (default: 5%% of the face size)"), lo=0, hi=1000)
     limit(p, p.add_argument("--forehead", type=float, metavar="F", default=None, help="how far the outline reaches above the brows, as a share of the chin-to-brow distance (default 0.1; 0 stops at the brows)"), lo=0, hi=1)
     p.add_argument("--occlusion", choices=OCCLUSION_MODES, default=None, help="keep what is in front of the face (a hand, a microphone, glasses) in front: auto finds the visible face with a small segmentation model (default), off pastes through the mask alone")
+    p.add_argument("--detail", choices=DETAIL_MODES, default=None, help="use the model's detail stage (trained by 'facedub detail') for a sharper, larger face: auto (default, when the model has one) or off")
     limit(p, p.add_argument("--sharpen", type=float, metavar="A", default=None, help="sharpen the model's output before it is scaled up into the frame, 0 (off, default) to 3; 0.5–1 helps soft low-resolution models"), lo=0, hi=3)
     p.add_argument("--color", choices=COLOR_MODES, default=None, help="match the new face's colours to the frame: mean and spread in Lab (reinhard, default), histograms (hist), or not at all (none)")
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted: soft-edged mix (alpha, default) or gradient-domain seamless clone (poisson)")
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         forehead=args.forehead,
         sharpen=args.sharpen,
         occlusion=args.occlusion,
+        detail=args.detail,
         color=args.color,
         blend=args.blend,
         smooth=args.smooth,

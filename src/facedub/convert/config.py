@@ -29,6 +29,10 @@ SmoothMode = Literal["one-euro", "none"]
 #         occlusion.safetensors if it has one, else the generic one shipped with facedub)
 #   off   the face is pasted through the mask alone
 OcclusionMode = Literal["auto", "off"]
+# The per-identity detail stage (facedub.convert.detail, trained by 'facedub detail'):
+#   auto  used when the model folder has one trained for its current weights
+#   off   the decoder's face is scaled up as it is
+DetailMode = Literal["auto", "off"]
 
 # x264 speed presets, fastest first: faster ones make bigger files at the same CRF.
 Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -38,6 +42,7 @@ PRESETS: tuple[str, ...] = get_args(Preset)
 COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
 BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
 SMOOTH_MODES: tuple[str, ...] = get_args(SmoothMode)
+DETAIL_MODES: tuple[str, ...] = get_args(DetailMode)
 OCCLUSION_MODES: tuple[str, ...] = get_args(OcclusionMode)
 
 
@@ -48,6 +53,7 @@ class ConvertConfig:
     feather: int | None = None  # soften the mask edge over this many frame pixels; None = 5 % of the face size
     forehead: float = 0.1  # the landmark hull reaches this share of the chin-to-brow distance above the brows (0: the brows)
     occlusion: OcclusionMode = "auto"  # keep what is in front of the face in front (see OcclusionMode)
+    detail: DetailMode = "auto"  # sharper, larger face from the model's detail stage when it has one (see DetailMode)
     sharpen: float = 0.0  # unsharp mask on the model's output before it is scaled up (0 = off; 0.5–1 for soft low-resolution models)
     color: ColorMode = "reinhard"  # colour transfer inside the mask (see ColorMode)
     color_smoothing: float = 0.5  # 0 = per-frame colour statistics; →1 = averaged over more frames (less flicker)
@@ -79,6 +85,7 @@ class ConvertConfig:
             ("blend", self.blend, BLEND_MODES),
             ("smooth", self.smooth, SMOOTH_MODES),
             ("occlusion", self.occlusion, OCCLUSION_MODES),
+            ("detail", self.detail, DETAIL_MODES),
             ("preset", self.preset, PRESETS),
             ("precision", self.precision, PRECISIONS),
         ):

@@ -84,6 +84,7 @@ class ConvertSummary:
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds: checks (consent, content gate, model load), frames, finish (tags, C2PA, manifest)
     warnings: tuple[str, ...] = ()
     precision: str = "fp32"  # the model's arithmetic as run: fp32, bf16 or fp16
+    detail_scale: int = 1  # the detail stage's upscale of the decoded face (1 = no detail stage ran)
     cuts: int = 0  # shot cuts detected (smoothing, bridging, colour and identity start afresh at each)
     identity_checks: int = 0  # face descriptors computed to tell the target person from others
 
@@ -203,7 +204,7 @@ def occlusion_model(config: ConvertConfig, model: Any = None) -> "occ_mod.Occlus
 class _Runner:
     """Runs one decoder (the source's, or the target's when reversed) on batches of uint8 model inputs."""
 
-    def __init__(self, model: Any, reverse: bool = False, precision: str = "fp32") -> None:
+    def __init__(self, model: Any, reverse: bool = False, precision: str = "fp32", detail: str = "off") -> None:
         import torch
 
         from facedub.model.precision import resolve_precision
@@ -220,6 +221,14 @@ class _Runner:
             self.device = torch.device("cpu")
         self.amp_dtype = resolve_precision(precision, self.device)  # None = plain fp32
         self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        # The per-identity detail stage (facedub.convert.detail): a larger, sharper face when the
+        # model folder has one trained for these weights; ``detail_note`` says why one was skipped.
+        self.detail, self.detail_note = None, None
+        if detail == "auto":
+            from facedub.convert.detail import load_detail
+
+            self.detail, self.detail_note = load_detail(model, self.side)
+        self.out_size = self.size * (self.detail.config.scale if self.detail is not None else 1)
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
@@ -228,6 +237,8 @@ class _Runner:
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
             with torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else contextlib.nullcontext():
                 rgb, mask = self.net(x, self.side)
+                if self.detail is not None:
+                    rgb = self.detail.net(rgb.float().clamp(0, 1))
             rgb_np = rgb.float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
             mask_np = None if mask is None else mask[:, 0].float().clamp(0, 1).contiguous().cpu().numpy()
         return rgb_np, mask_np
@@ -326,11 +337,21 @@ class _Compositor:
         frame into its pixels (both ``None``: occlusion off)."""
         cfg = self.config
         self.last_mask = None
+        size = self.size
+        if face.shape[0] != size:  # a detail stage made the face larger: work at its size
+            import cv2
+
+            k = face.shape[0] / size
+            frame_to_model = compose(np.array([[k, 0.0, (k - 1) / 2], [0.0, k, (k - 1) / 2]]), frame_to_model)
+            size = face.shape[0]
+            face_in = cv2.resize(face_in, (size, size), interpolation=cv2.INTER_LINEAR)
+            if learned is not None:
+                learned = cv2.resize(learned, (size, size), interpolation=cv2.INTER_LINEAR)
         if visible is not None and frame_to_seg is not None:
             # A face the network cannot read at all: the landmark mask alone decides.
             if not occ_mod.readable(visible, transform_points(face_outline(lm68, cfg.forehead), frame_to_seg)):
                 visible = frame_to_seg = None
-        region = blend_mod.square_region(frame_to_model, self.size, frame.shape[:2])
+        region = blend_mod.square_region(frame_to_model, size, frame.shape[:2])
         if region is None:
             return frame
         use_learned = learned is not None and cfg.mask in ("learned-hull", "learned")
@@ -338,11 +359,11 @@ class _Compositor:
         outline = face_outline(lm68, cfg.forehead)  # the landmarks, and the forehead above the brows
         # Colour transfer in model space (cheap: S×S pixels), measured inside the face.
         if cfg.color != "none":
-            cmask = mask_mod.hull_mask(transform_points(outline, frame_to_model), (self.size, self.size))
+            cmask = mask_mod.hull_mask(transform_points(outline, frame_to_model), (size, size))
             if use_learned:
                 cmask = mask_mod.intersect(cmask, learned)
             if visible is not None and frame_to_seg is not None:
-                cmask = mask_mod.intersect(cmask, occ_mod.visible_in(visible, frame_to_seg, frame_to_model, self.size) >= 0.5)
+                cmask = mask_mod.intersect(cmask, occ_mod.visible_in(visible, frame_to_seg, frame_to_model, size) >= 0.5)
             face = self._color(face, face_in, cmask)
         if cfg.sharpen > 0:
             face = blend_mod.sharpen(face, cfg.sharpen)
@@ -354,7 +375,7 @@ class _Compositor:
         feather_px = cfg.feather if cfg.feather is not None else max(1, int(round(AUTO_FEATHER * fs)))
         seg_roi = None if visible is None or frame_to_seg is None else blend_mod.region_matrix(frame_to_seg, region)
         mask = mask_mod.paste_mask(
-            (region.height, region.width), pts, m_roi, self.size, learned if use_learned else None, erode_px, feather_px,
+            (region.height, region.width), pts, m_roi, size, learned if use_learned else None, erode_px, feather_px,
             visible=None if seg_roi is None else visible, visible_to_roi=seg_roi,
         )
         if self.record:  # for the preview: the paste mask, and the face found hidden
@@ -814,7 +835,7 @@ def convert_video(
     _check_paths(target, out, kind)
     loaded = load_convert_model(model, config.device)
     meta = _model_meta(loaded)
-    runner = _Runner(loaded, config.reverse, config.precision)
+    runner = _Runner(loaded, config.reverse, config.precision, config.detail)
     # The single safety decision point: consent of both identities, content gate on the target.
     ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter)
 
@@ -822,7 +843,7 @@ def convert_video(
     det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
     fps = float(reader.fps) if kind == "video" else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
-    warnings: list[str] = []
+    warnings: list[str] = [runner.detail_note] if runner.detail_note else []
     counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0, "identity_checks": 0}
     phases: dict[str, float] = {}
 
@@ -910,6 +931,7 @@ def convert_video(
         phases=phases,
         warnings=tuple(warnings),
         precision=runner.precision,
+        detail_scale=runner.out_size // runner.size,
         cuts=counts["cuts"],
         identity_checks=counts["identity_checks"],
     )
@@ -1176,7 +1198,7 @@ def _swap_frame(
     config = config or ConvertConfig()
     occ = occlusion_model(config, model)
     loaded = load_convert_model(model, config.device)
-    runner = _Runner(loaded, config.reverse, config.precision)
+    runner = _Runner(loaded, config.reverse, config.precision, config.detail)
     det = detector if detector is not None else _make_detector(video_mode=False)
     try:
         faces = det.detect(rgb)
