@@ -100,3 +100,19 @@ def test_face_outline_lifts_the_brows_along_the_face_axis() -> None:
     turned = face_outline(lm @ rot.T, 0.2)
     np.testing.assert_allclose(turned, out @ rot.T, atol=1e-6)
     assert np.array_equal(face_outline(lm, 0.0), lm)
+
+
+@pytest.mark.parametrize("coverage,size", [(0.875, 80), (0.6875, 64), (0.8, 128)])
+def test_crop_to_model_matrix_is_the_geometry_of_crop_to_model(coverage, size):
+    """A bright spot in the crop lands where the matrix says after ``crop_to_model`` (training
+    maps its landmarks with this matrix; convert pastes with it)."""
+    from facedub.faces.align import crop_to_model, crop_to_model_matrix, transform_points
+
+    yy, xx = np.mgrid[0:256, 0:256]
+    for p in ((101.3, 97.8), (150.6, 170.2)):
+        crop = np.exp(-((xx - p[0]) ** 2 + (yy - p[1]) ** 2) / (2 * 6.0**2))
+        img = crop_to_model(np.repeat(crop[..., None], 3, -1).astype(np.float32), coverage, size)[..., 0]
+        my, mx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+        got = np.array([(img * mx).sum() / img.sum(), (img * my).sum() / img.sum()])
+        want = transform_points(np.array([p]), crop_to_model_matrix(coverage, size))[0]
+        assert np.abs(got - want).max() < 0.1, (got, want)

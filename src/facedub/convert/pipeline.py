@@ -50,7 +50,7 @@ from facedub.convert.config import ConvertConfig
 from facedub.convert.cuts import CutDetector
 from facedub.convert.smoothing import OneEuroFilter, interpolate
 from facedub.errors import BadInput, Cancelled, FacedubError, ModelMismatch
-from facedub.faces.align import CROP_SIZE, align_matrix, compose, face_outline, inner_cut, points5_from_68, resize_to_model, scale_of, transform_points, warp
+from facedub.faces.align import CROP_SIZE, align_matrix, compose, crop_to_model_matrix, face_outline, inner_cut, points5_from_68, resize_to_model, scale_of, transform_points, warp
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
 
@@ -267,16 +267,8 @@ class _Item:
     out: np.ndarray | None = None  # output frame
 
 
-def crop_to_model_exact(coverage: float, size: int, crop_size: int = CROP_SIZE) -> np.ndarray:
-    """2×3 crop → model matrix that reproduces ``crop_to_model``'s integer cut and resize.
-
-    ``crop_to_model`` cuts ``crop[lo:hi, lo:hi]`` and resizes it with OpenCV, which maps pixel
-    centres: ``x_model = (x_crop − lo + ½)·size/(hi − lo) − ½``.
-    """
-    lo, hi = inner_cut(coverage, crop_size)
-    s = size / (hi - lo)
-    t = (0.5 - lo) * s - 0.5
-    return np.array([[s, 0.0, t], [0.0, s, t]])
+# The exact crop → model matrix lives in facedub.faces.align (one definition for train and convert).
+crop_to_model_exact = crop_to_model_matrix
 
 
 def model_input(rgb: np.ndarray, lm68: np.ndarray, coverage: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -146,13 +146,19 @@ def rotation_deg(m: np.ndarray) -> float:
 
 
 def crop_to_model_matrix(coverage: float, size: int, crop_size: int = CROP_SIZE) -> np.ndarray:
-    """2×3 crop → model-input matrix: the central ``coverage`` share of the crop, scaled to ``size``."""
+    """2×3 crop → model-input matrix, exactly the geometry of :func:`crop_to_model`.
+
+    ``crop_to_model`` cuts the whole rows and columns ``crop[lo:hi, lo:hi]`` (``inner_cut``) and
+    resizes them with OpenCV, which maps pixel centres: ``x_model = (x_crop − lo + ½)·size/(hi − lo) − ½``.
+    Training (its face masks), convert (the paste) and the occlusion model all use this one
+    matrix, so a landmark lands on the same model pixel everywhere.
+    """
     if not 0.0 < coverage <= 1.0:
         raise ValueError(f"coverage must be in (0, 1], got {coverage}")
-    side = coverage * crop_size
-    offset = (crop_size - side) / 2.0
-    s = size / side
-    return np.array([[s, 0.0, -offset * s], [0.0, s, -offset * s]])
+    lo, hi = inner_cut(coverage, crop_size)
+    s = size / (hi - lo)
+    t = (0.5 - lo) * s - 0.5
+    return np.array([[s, 0.0, t], [0.0, s, t]])
 
 
 def model_matrix(frame_to_crop: np.ndarray, coverage: float, size: int, crop_size: int = CROP_SIZE) -> np.ndarray:
