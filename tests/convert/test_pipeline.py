@@ -735,3 +735,39 @@ def test_identity_and_cut_options_are_checked():
         with pytest.raises(BadInput):
             ConvertConfig(**bad)
     assert ConvertConfig(cut_threshold=None).cut_threshold is None
+
+
+def test_two_faces_crossing_are_checked_again_when_they_part():
+    """Two people walk past each other: while their boxes overlap, track ids may follow the
+    wrong face; when they part, both are checked again."""
+    from facedub.convert.pipeline import _TargetChooser
+
+    class Enc:
+        calls = 0
+
+        def descriptor(self, rgb, lm68):
+            Enc.calls += 1
+            return np.zeros(128)
+
+    chooser = _TargetChooser(np.zeros(128), ConvertConfig(identity_every=1000), Enc)
+    rgb = np.full((H, W, 3), 120, np.uint8)
+
+    def face(cx, track):
+        lm = helpers.mean_face_68((cx, H / 2), 0.3 * H)
+        x0, y0 = lm.min(axis=0)
+        x1, y1 = lm.max(axis=0)
+        return helpers.FakeFace((x0, y0, x1, y1), 0.9, lm, track)
+
+    # Positions step by 4 px (no jump); the faces overlap from about 40-88 px apart.
+    path = [(30 + 4 * k, 98 - 4 * k) for k in range(18)]
+    overlapping = []
+    for a, b in path:
+        chooser.choose(rgb, [face(a, 0), face(b, 1)])
+        fa, fb = face(a, 0), face(b, 1)
+        overlapping.append(bool(min(fa.bbox[2], fb.bbox[2]) > max(fa.bbox[0], fb.bbox[0])))
+    assert overlapping[0] is False and any(overlapping)
+    parted = [k for k in range(1, len(path)) if overlapping[k - 1] and not overlapping[k]]
+    assert parted  # they overlapped and parted again
+    # Checked when first seen (2) and again, both, when they parted (2 more); the whole way
+    # otherwise from the cache.
+    assert Enc.calls == 2 + 2 * len(parted)
