@@ -153,7 +153,7 @@ def main() -> None:
             print("| frames | RSS MB | peak RSS MB |\n|---:|---:|---:|")
             for n, now, peak in s:
                 print(f"| {n} | {now:.0f} | {peak:.0f} |")
-            steady = [now for n, now, _ in s if n >= 500]
+            steady = [now for n, now, _ in s[:-1] if n >= 500]  # while running (the last sample is after it ended)
             if steady:
                 print(f"RSS from frame 500 on: {min(steady):.0f}–{max(steady):.0f} MB (spread {max(steady) - min(steady):.0f} MB); peak {s[-1][2]:.0f} MB")
     print(f"\nmachine: {machine()}")
