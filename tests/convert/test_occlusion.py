@@ -178,7 +178,7 @@ def test_paste_mask_leaves_out_what_the_visible_map_hides():
     visible[10:20, 10:20] = 0.0  # a hidden square; the map's pixels → ROI ×2, offset 20
     to_roi_v = np.array([[2.0, 0, 20], [0, 2.0, 20]])
     m = paste_mask(shape, hull, to_roi, 50, erode_px=2, feather_px=4, visible=visible, visible_to_roi=to_roi_v)
-    assert m[40:60, 40:60].max() < 0.02 and m[42:58, 42:58].max() == 0.0  # the hidden part (ROI 40–60) is not pasted
+    assert m[41:59, 41:59].max() < 1e-3 and m[40:60, 40:60].mean() < 0.05  # the hidden part (ROI 40–60) is not pasted
     assert base[40:60, 40:60].min() > 0.99
     np.testing.assert_allclose(m[75:95, 75:95], base[75:95, 75:95])  # far from it nothing changes
     with pytest.raises(ValueError):

@@ -96,16 +96,20 @@ def face_mask(
 
     ``square`` is where the model square lands in the frame (so its edge never shows);
     ``hull`` the landmark hull; ``learned`` the model's mask; ``visible`` the probability that
-    the face is visible (not behind an occluder), cut at ½ so an occluder's edge is eroded and
-    feathered like the face's own edge and the swap stops short of it. Values in [0, 1]; the
-    result is 0 wherever any input is 0, so pixels outside the face are never touched.
+    the face is visible (not behind an occluder). The visible map is cut at ½ and gets an edge
+    of its own, a third of the face's feather, wholly on the visible side: the swap stops just
+    short of an occluder, and a thin one (a glasses frame) does not carve a wide gap into the
+    face. Values in [0, 1]; the result is 0 wherever any input is 0, so pixels outside the
+    face are never touched.
     """
     m = intersect(square, hull, learned)
     m = (m > 0.5).astype(np.float32) if learned is None else m
-    if visible is not None:
-        m[visible < 0.5] = 0.0
     m = erode(m, erode_px + feather_px // 2)
     m = feather(m, feather_px)
+    if visible is not None:
+        occ_feather = max(1, feather_px // 3)
+        v = erode((np.asarray(visible) >= 0.5).astype(np.float32), occ_feather // 2 + 1)
+        m *= feather(v, occ_feather)
     # Nothing outside the hard intersection, whatever the blur did.
     hard = intersect(square, hull) > 0.0
     m[~hard] = 0.0
