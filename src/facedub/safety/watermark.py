@@ -10,11 +10,19 @@ original frame size or block grid, and embeds with two saturating adds per frame
 * A 128×128-pixel tile of 32×32 cells (4×4 px each), repeated over the whole frame. A fixed
   keyed quarter of the cells carry a ±1 synchronisation pattern; the rest carry the coded
   bits, each bit spread over ~4.5 cells with keyed ±1 chips. The tile is added to R, G and B
-  alike (a luma change of ±``strength`` levels), so chroma subsampling does not touch it.
-* Decoding: high-pass the luma, estimate the tile period from the autocorrelation (this
-  gives the scale after any resize), fold the frame modulo the period into one tile (a crop
-  only rolls the tile cyclically), locate the roll by circular correlation with the sync
-  pattern, read soft bit values, and sum them over frames (voting) before Viterbi decoding.
+  alike (a luma change), so chroma subsampling does not touch it.
+* Shaping (a clean plate): each cell's amplitude follows the plate — ±1 level on flat parts
+  of a large frame (a wall, sky), more where detail hides it, most inside the pasted face
+  (convert passes the face's landmarks and the frame before the paste; cells the paste left
+  unchanged, such as an occluder kept in front of the face, get no face share). The earlier
+  version added the same ±3..5 levels everywhere; ``Watermarker(strength=n)`` still does.
+* Decoding: high-pass the luma, weight each pixel by the inverse of its neighbourhood's
+  detail (whitening: quiet pixels carry the mark with less interference), estimate the tile
+  period from the autocorrelation (this gives the scale after any resize), fold the frame
+  modulo the period into one tile (a crop only rolls the tile cyclically), locate the roll by
+  circular correlation with the sync pattern, read soft bit values, and sum them over frames
+  (voting) before Viterbi decoding. The payload, layout and key are unchanged, so files
+  written by the earlier version decode as before (better, with the weighting).
 * A result counts as a facedub mark only when the CRC-16 *and* the 16-bit marker both
   match: 32 check bits, a chance of about 2⁻³² per decoding attempt on unmarked media (at
   most four attempts per file, at the four most promising scales: about 1 in 10⁹).
@@ -43,6 +51,7 @@ K = 7  # constraint length of the convolutional code
 GENERATORS = (0o133, 0o171)
 CODED_BITS = (INFO_BITS + K - 1) * len(GENERATORS)  # 172
 SYNC_FRACTION = 0.25  # share of cells carrying the sync pattern
+# The earlier uniform mark (``Watermarker(strength=...)``, for comparisons), by short side:
 DEFAULT_STRENGTH = 3  # luma levels ± per pixel for frames ≥ LARGE_SIDE px on the short side (PSNR ≈ 38.6 dB)
 MEDIUM_STRENGTH = 4  # short side MEDIUM_SIDE..LARGE_SIDE (fewer pixels to spread the payload over; ≈ 36 dB)
 SMALL_STRENGTH = 5  # short side below MEDIUM_SIDE (≈ 34 dB)
