@@ -187,6 +187,21 @@ def test_odd_size_is_padded_by_one_pixel(tmp_path):
     assert np.abs(frames[0][:, 97].astype(int) - frames[0][:, 96].astype(int)).mean() < 4
 
 
+def test_output_says_its_colour_matrix(tmp_path):
+    """HD phone video is BT.709: decoded with its own matrix, and the output is tagged BT.601
+    (what the writer converts with), so players do not guess BT.709 for it and shift colours."""
+    from facedub.media.writer import VideoWriter
+
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    rgb[:] = (200, 40, 40)
+    with VideoWriter(tmp_path / "hd.mp4", 1280, 720, 25) as w:
+        w.write(rgb)
+    with av.open(str(tmp_path / "hd.mp4")) as c:
+        f = next(c.decode(video=0))
+        assert (int(f.colorspace), int(f.color_range)) == (6, 1)
+        assert np.abs(f.to_ndarray(format="rgb24")[360, 640].astype(int) - (200, 40, 40)).max() <= 3
+
+
 def test_writer_pads_odd_frames(tmp_path):
     from facedub.media.writer import VideoWriter, even_size, pad_to
 

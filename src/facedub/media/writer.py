@@ -132,6 +132,10 @@ class VideoWriter:
                 vs.codec_context.time_base = TIMED_BASE
                 vs.time_base = TIMED_BASE
             self._time_base = TIMED_BASE if self._timed else 1 / self.fps
+            # Say which matrix the pixels are in (BT.601, limited range: see yuv420p_frame): an
+            # untagged HD file is decoded by most players with BT.709, shifting its colours.
+            vs.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
+            vs.codec_context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
             vs.codec_context.options = {"crf": str(int(crf)), "preset": preset}
             if threads < 0:
                 raise ValueError(f"threads must be 0 (x264 decides) or more, got {threads}")
