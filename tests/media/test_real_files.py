@@ -258,7 +258,7 @@ def test_subrip_subtitles_kept_in_mkv_and_reported_when_mp4_cannot_hold_them(tmp
 
     src = gen.write_video(tmp_path / "multi.mkv", frames=10, audio=[("eng", 440)], subtitles=[(0.1, 0.2, "hi")])
     out_mkv = tmp_path / "out.mkv"
-    # The writer alone (convert's provenance step does not tag .mkv yet).
+    # The writer alone (convert writes only the containers it can sign: MP4, MOV, M4V).
     with VideoWriter(out_mkv, 96, 64, 25, audio_from=src, timed=True) as w:
         for f in open_media(src):
             w.write(f.rgb, f.time)
@@ -268,7 +268,7 @@ def test_subrip_subtitles_kept_in_mkv_and_reported_when_mp4_cannot_hold_them(tmp
     out_mp4 = tmp_path / "out.mp4"
     s = _convert(src, out_mp4)
     assert [k for k, _, _ in gen.stream_summary(out_mp4)] == ["video", "audio"]
-    assert any("subtitle stream 2" in w and ".mkv" in w for w in s.warnings)
+    assert any("subtitle stream 2" in w and "left out" in w for w in s.warnings)
 
 
 def test_max_frames_limits_every_copied_stream(tmp_path):
@@ -375,3 +375,12 @@ def test_cli_convert_of_an_unreadable_video_is_one_line_exit_2(tmp_path, capsys)
     assert code == 2 and len(lines) == 1 and "ruined.mp4" in lines[0] and "Traceback" not in err
     assert not (tmp_path / "out.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_output_container_that_cannot_carry_content_credentials_is_refused_up_front(tmp_path):
+    from facedub.errors import BadInput
+
+    src = gen.write_video(tmp_path / "in.mkv", frames=4, audio=[("eng", 440)])
+    with pytest.raises(BadInput, match=r"out\.mkv.*\.mp4"):
+        _convert(src, tmp_path / "out.mkv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]

@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("target", metavar="TARGET", help="the video (or single image) whose face is replaced")
     p.add_argument("--model", required=True, metavar="MODEL", help="the model folder written by 'facedub train'")
-    p.add_argument("--out", required=True, metavar="OUT", help="output file: .mp4/.mov/.mkv for a video, .png/.jpg for an image (a .png for --preview)")
+    p.add_argument("--out", required=True, metavar="OUT", help="output file: .mp4/.mov/.m4v for a video, .png/.jpg for an image (a .png for --preview)")
     limit(p, p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)"), lo=0)
     limit(p, p.add_argument("--frames", type=int, metavar="N", default=None, help="convert only the first N frames (quick looks)"), lo=1)
     p.add_argument("--mask", choices=MASK_MODES, default=None, help="which mask pastes the face: the model's learned mask with the landmark outline (default), the outline only, the learned mask only, or the whole square")

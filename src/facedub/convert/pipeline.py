@@ -733,10 +733,11 @@ def _check_paths(target: Path, out: Path, kind: str) -> None:
     if kind == "image" and out.suffix.lower() not in IMAGE_OUTPUTS:
         raise BadInput(f"{out}: the target is an image, so the output must be {', '.join(IMAGE_OUTPUTS)}")
     if kind == "video":
-        from facedub.media.writer import FORMATS
+        from facedub.safety.provenance import VIDEO_SUFFIXES
 
-        if out.suffix.lower() not in FORMATS:
-            raise BadInput(f"{out}: the target is a video, so the output must be {', '.join(sorted(FORMATS))}")
+        # Only containers that carry every mark: tags, Content Credentials (C2PA) and the pixels.
+        if out.suffix.lower() not in VIDEO_SUFFIXES:
+            raise BadInput(f"{out}: the target is a video, so the output must be {', '.join(VIDEO_SUFFIXES)} (the formats facedub can sign with Content Credentials)")
 
 
 def _open_target(target: Path) -> Any:

@@ -16,7 +16,7 @@ Files as cameras make them:
   on the right and/or bottom, repeating the last column/row (642x360). Nothing of the picture
   is lost; ``notes`` says so.
 - A subtitle stream the output container cannot hold (e.g. SubRip in MP4) is left out with a
-  line in ``notes`` (write .mkv to keep it); audio that cannot be copied is a BadInput.
+  line in ``notes``; audio that cannot be copied is a BadInput.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class VideoWriter:
             except (av.FFmpegError, ValueError) as e:
                 if s.type == "audio":
                     raise BadInput(f"{src}: its audio stream {s.index} ({name}) cannot be copied into {self.path.suffix}: {e}") from e
-                self.notes.append(f"{src}: subtitle stream {s.index} ({name}) cannot go into {self.path.suffix} and was left out; write .mkv to keep it")
+                self.notes.append(f"{src}: subtitle stream {s.index} ({name}) cannot go into {self.path.suffix} and was left out (MP4 and MOV hold mov_text subtitles)")
                 continue
             for key in ("language", "title", "handler_name"):
                 if key in s.metadata:
