@@ -133,3 +133,13 @@ def test_convert_uses_a_matching_stage_and_pastes_the_larger_face(tmp_path: Path
     model.meta["files"] = {"weights.safetensors": "d" * 64}
     s = convert_video(video, model, tmp_path / "out-stale.mp4", cfg, detector=helpers.FakeDetector((H, W)))
     assert s.detail_scale == 1 and any("earlier state of the model" in w for w in s.warnings)
+
+
+def test_cli_checks_the_model_folder_before_any_work(tmp_path: Path, faceset: Path, capsys) -> None:
+    from facedub.cli import main
+
+    assert main(["--quiet", "detail", "--model", str(tmp_path / "missing"), "--faceset", str(faceset), "--steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing" in err[0]
+    assert main(["--quiet", "detail", "--model", str(tmp_path), "--faceset", str(faceset), "--minutes", "0"]) == 2
+    assert not any(tmp_path.iterdir())

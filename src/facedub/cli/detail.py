@@ -38,7 +38,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
+    from pathlib import Path
+
     from facedub.convert.detail import DetailConfig, train_detail
+    from facedub.outputs import check_output
+
+    # The stage's two files go into the model folder (the only files of it this command writes).
+    files = [Path(args.model) / f"detail-{args.side}.{ext}" for ext in ("safetensors", "json")]
+    for f in files:
+        check_output(f, inputs=[args.faceset], allowed=files, what="--model")
 
     minutes = args.minutes if args.minutes is not None else (None if args.steps is not None else DEFAULT_MINUTES)
     res = train_detail(args.model, args.faceset, side=args.side, config=DetailConfig(seed=args.seed), minutes=minutes, steps=args.steps, reporter=reporter)
