@@ -72,6 +72,7 @@ class JobReporter:
         self.stop_path = jobs_dir / f"{job_id}.stop"
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one write at a time, in the order the snapshots were taken
         self._last_write = 0.0
         self._phase_t0 = time.monotonic()
         self._hist_every = 1
@@ -177,13 +178,16 @@ class JobReporter:
         if not force and now - self._last_write < WRITE_EVERY_S:
             return
         self._last_write = now
-        with self._lock:
-            self.state["updated"] = _now_iso()
-            data = json.loads(json.dumps(self.state))
-        try:
-            write_json(self.path, data)
-        except OSError:
-            pass  # a full disk must not kill the job; the in-memory state still answers
+        # Snapshot and write under one lock: two threads saving at once could otherwise write
+        # their snapshots out of order, leaving an older state on disk.
+        with self._write_lock:
+            with self._lock:
+                self.state["updated"] = _now_iso()
+                data = json.loads(json.dumps(self.state))
+            try:
+                write_json(self.path, data)
+            except OSError:
+                pass  # a full disk must not kill the job; the in-memory state still answers
 
 
 def _classify(e: BaseException) -> tuple[str, str]:
