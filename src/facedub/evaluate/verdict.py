@@ -122,7 +122,10 @@ def judge(
         if training is not None and training.arch == "lite":
             hints.append("lite decodes an 80 px face and scales it up about 5× at 512²; with a CUDA GPU, --arch hd decodes at 128 px")
     if _ok(seam) and seam > b.max_seam:  # type: ignore[operator]
-        hints.append("for the edge: --color hist or --blend poisson match the colours along the border; a wider --feather PX (facedub convert) spreads the step")
+        hints.append(
+            "for the edge: --color hist or --blend poisson match the colours along the border; a wider --feather PX "
+            "(facedub convert) spreads the step; where the outline crosses hair above the brows, --forehead 0 stops it at the brows"
+        )
     if _ok(jitter) and jitter > b.max_jitter:  # type: ignore[operator]
         hints.append("for the shaking: convert with --smooth one-euro (the default)")
 
