@@ -175,8 +175,9 @@ def random_texture(rng: np.random.Generator, size: int, others: Sequence[Image] 
     elif kind == 5:  # shaded solid: a lit object
         n = smooth_noise(rng, size, 2)
         tex = base * (0.5 + 0.7 * n)
-    else:  # a piece of another image, shifted and maybe scaled
+    else:  # a piece of another image's top band (hair, background: no face texture), scaled up
         src = np.asarray(others[int(rng.integers(0, len(others)))], dtype=np.float32)
+        src = _top_band(src)
         k = rng.uniform(0.7, 1.6)
         src = cv2.resize(src, (max(size, int(src.shape[1] * k)), max(size, int(src.shape[0] * k))), interpolation=cv2.INTER_LINEAR)
         y0 = int(rng.integers(0, src.shape[0] - size + 1))
@@ -185,6 +186,19 @@ def random_texture(rng: np.random.Generator, size: int, others: Sequence[Image] 
     if rng.random() < 0.5:  # grain
         tex = tex + rng.normal(0, rng.uniform(2, 12), tex.shape).astype(np.float32)
     return np.clip(tex, 0, 255).astype(np.float32)
+
+
+def _top_band(image: np.ndarray) -> np.ndarray:
+    """The top quarter of an aligned crop (above the brows: hair, background), stretched to a square.
+
+    Patches of other crops are cut from here only: a piece of another *face* pasted as an
+    occluder teaches the network that face texture may be hidden, and it then doubts real faces.
+    """
+    import cv2
+
+    n = image.shape[0]
+    band = image[: max(4, n // 4)]
+    return cv2.resize(band, (n, n), interpolation=cv2.INTER_LINEAR)
 
 
 def _draw(size: int, fn: Callable[[np.ndarray], None]) -> np.ndarray:
@@ -394,7 +408,7 @@ def random_occluder(
         alpha, colour = blob_shape(rng, size), random_texture(rng, size, others)
         src = np.asarray(others[int(rng.integers(0, len(others)))], np.float32)
         if src.shape[:2] == (size, size):
-            colour = src[..., :3].copy()
+            colour = _top_band(src[..., :3])
     elif kind == "shape":
         alpha, colour = blob_shape(rng, size), random_texture(rng, size, others)
     else:
@@ -423,7 +437,7 @@ def synth_sample(
     eyes: np.ndarray | None = None,
     others: Sequence[Image] = (),
     out_size: int = SEG_SIZE,
-    p_clear: float = 0.2,
+    p_clear: float = 0.3,
 ) -> tuple[Image, np.ndarray, np.ndarray]:
     """One training pair from an aligned crop: (uint8 out×out×3 image, float32 out×out visible-face
     target, float32 out×out face region).
@@ -594,7 +608,7 @@ class OcclusionTrainConfig:
     minutes: float | None = None  # stop after this many minutes even if steps remain
     batch: int = 32  # pairs per step
     lr: float = 2e-3  # Adam learning rate, cosine-decayed to 5 % over the steps
-    occluded_weight: float = 2.0  # loss weight of face pixels an occluder hides (the rare, important class)
+    occluded_weight: float = 1.0  # loss weight of face pixels an occluder hides (the rare, important class)
     widths: tuple[int, ...] = DEFAULT_WIDTHS  # U-Net channels per level
     size: int = SEG_SIZE  # network input side
     seed: int = 0
