@@ -50,8 +50,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="costs only, fewer repeats")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args(argv)
+    lines: list[str] = []
+
+    def emit(line: str) -> None:
+        print(line, flush=True)
+        lines.append(f"- {line}")
+
     if not DATA.is_dir():
         print(f"shared media not found at {DATA}")
         return 2
@@ -77,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     enc = IdentityEncoder()
     enc.descriptor(a[0], lm)
     desc = cpu_ms(lambda: enc.descriptor(a[0], lm), 2 if args.quick else 5)
-    print(f"cut detection a frame: {cut512:.2f} ms CPU at 512², {cut1080:.2f} ms at 1920×1080")
-    print(f"appearance thumbnail a face a frame: {look:.2f} ms CPU; one dlib descriptor: {desc:.0f} ms CPU")
+    emit(f"cut detection a frame: {cut512:.2f} ms CPU at 512², {cut1080:.2f} ms at 1920×1080")
+    emit(f"appearance thumbnail a face a frame: {look:.2f} ms CPU; one dlib descriptor: {desc:.0f} ms CPU")
     if args.quick:
         return 0
 
@@ -110,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             model.meta["target_descriptor"] = list(np.mean([enc.descriptor(f, det.detect(f)[0].landmarks68) for f in a[::40]], axis=0))
         # Occlusion off: this measures who is swapped, not how much of the face is pasted.
         s = convert_video(src, model, out, ConvertConfig(visible_label=False, occlusion="off"))
-        print(
+        emit(
             f"cut clip: {s.frames} frames, {s.cuts} cuts (3 made), {s.swapped} swapped (100 are the target's), "
             f"{s.identity_checks} identity checks = {s.identity_checks * desc / s.frames:.1f} ms CPU a frame amortised"
         )
-        print(f"busy (s): {s.busy}")
+        emit(f"busy (s): {s.busy}")
         fin = [f.to_ndarray(format="rgb24") for f in av.open(str(src)).decode(video=0)]
         fout = [f.to_ndarray(format="rgb24") for f in av.open(str(out)).decode(video=0)]
         with FaceDetector() as det:
@@ -127,7 +134,18 @@ def main(argv: list[str] | None = None) -> int:
                             vals.append(psnr(fin[i][y0:y1, x0:x1], fout[i][y0:y1, x0:x1]))
                 whole = min(psnr(fin[i], fout[i]) for lo, hi in spans for i in range(lo, hi))
                 inside = f"inside faces PSNR min {min(vals):.1f} / max {max(vals):.1f} dB" if vals else "no faces"
-                print(f"{name}: {inside}; whole frames min {whole:.1f} dB")
+                emit(f"{name}: {inside}; whole frames min {whole:.1f} dB")
+    if not args.no_write:
+        from bench._common import write_section
+
+        write_section(
+            "shots",
+            "Identity in every frame and shot cuts (convert)",
+            "CPU milliseconds of the calling thread, the lower of two rounds. The cut clip is aiface1 (60 frames) | "
+            "aiface2 (40) | grey (10) | aiface1 (40) at 512², converted with the real detector and dlib, a briefly "
+            "trained tiny model whose target descriptor is aiface1's, occlusion off. Goals: other person ≥ 33 dB "
+            "inside the face, the target changed.\n\n" + "\n".join(lines),
+        )
     return 0
 
 

@@ -186,7 +186,7 @@ def test_paste_mask_leaves_out_what_the_visible_map_hides():
 
 
 def test_config_and_cli_know_the_option():
-    assert ConvertConfig().occlusion == "auto"
+    assert ConvertConfig().occlusion == "off"  # opt-in until the network generalises (see the config comment)
     with pytest.raises(BadInput, match="occlusion"):
         ConvertConfig(occlusion="maybe")
     from facedub.cli import build_parser
@@ -260,7 +260,7 @@ def test_preview_shows_the_mask_panel(tmp_path, monkeypatch):
     monkeypatch.setattr(oc, "load_occlusion", lambda path=None: _BlueFinder())
     clip = _clip_with_bar(tmp_path / "bar.mp4", frames=3)
     png = tmp_path / "p.png"
-    res = convert_preview(clip, helpers.InvertNet(), 1, png, ConvertConfig(visible_label=False), detector=helpers.FakeDetector((H, W)))
+    res = convert_preview(clip, helpers.InvertNet(), 1, png, ConvertConfig(occlusion="auto", visible_label=False), detector=helpers.FakeDetector((H, W)))
     assert res.face_found
     panel = np.asarray(Image.open(png))[:, 2 * W :].astype(int)
     assert panel.shape == (H, W, 3)
@@ -278,7 +278,7 @@ def test_a_face_the_network_cannot_read_is_pasted_through_the_landmarks(tmp_path
     monkeypatch.setattr(oc, "load_occlusion", lambda path=None: _SeesNothing())
     clip = write_test_video(tmp_path / "plain.mp4", frames=4, size=(W, H), fps=25)
     out = tmp_path / "out.mp4"
-    convert_video(clip, helpers.InvertNet(), out, ConvertConfig(color="none", visible_label=False), detector=helpers.FakeDetector((H, W)))
+    convert_video(clip, helpers.InvertNet(), out, ConvertConfig(occlusion="auto", color="none", visible_label=False), detector=helpers.FakeDetector((H, W)))
     fin, fout = _decode(clip), _decode(out)
     c = (slice(H // 2 - 5, H // 2 + 5), slice(W // 2 - 5, W // 2 + 5))
     assert np.abs(fout[0][c].astype(int) - fin[0][c].astype(int)).mean() > 30

@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted (see 'facedub convert --help')")
     limit(p, p.add_argument("--forehead", type=float, default=None, metavar="F", help="how far the new face reaches above the brows (see 'facedub convert --help')"), lo=0, hi=1)
     limit(p, p.add_argument("--sharpen", type=float, default=None, metavar="A", help="sharpen the new face (see 'facedub convert --help')"), lo=0, hi=3)
-    p.add_argument("--occlusion", choices=OCCLUSION_MODES, default=None, help="keep what is in front of the face in front (auto, default) or not (off) (see 'facedub convert --help')")
+    p.add_argument("--occlusion", choices=OCCLUSION_MODES, default=None, help="keep what is in front of the face in front (auto) or not (off, default) (see 'facedub convert --help')")
     p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags and manifest always stay")
     p.add_argument("--no-eval", action="store_true", help="skip the quality evaluation at the end")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
