@@ -1,4 +1,4 @@
-"""``facedub verify FILE [--json]``: report the facedub marks a video or image carries.
+"""``facedub verify FILE [--json]``: report the facedub marks a video, image or image sequence carries.
 
 Exit codes: 0 when any facedub mark is found, 1 when none, 2 when the file cannot be read.
 """
@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
             "2 when the file cannot be read."
         ),
     )
-    p.add_argument("file", metavar="FILE", help="the video or image to check")
+    p.add_argument("file", metavar="FILE", help="the video or image to check, or an image sequence: its folder or its pattern (shot.%%04d.exr)")
     p.add_argument("--json", action="store_true", help="print one JSON object with every signal instead of text")
     limit(p, p.add_argument("--frames", type=int, default=48, metavar="N", help="largest number of video frames to examine for the watermark (default 48)"), lo=1)
     p.set_defaults(func=run)
@@ -35,7 +35,16 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
 
     if args.frames < 1:
         raise BadInput(f"--frames must be 1 or more, got {args.frames}")
-    report = verify_file(args.file, max_frames=args.frames)
+    from pathlib import Path
+
+    from facedub.media.sequence import is_sequence
+
+    if Path(args.file).is_dir() or is_sequence(args.file):
+        from facedub.safety.sequence_marks import verify_sequence
+
+        report = verify_sequence(args.file, max_frames=args.frames)
+    else:
+        report = verify_file(args.file, max_frames=args.frames)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
