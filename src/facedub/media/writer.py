@@ -1,4 +1,4 @@
-"""H.264 video writer that copies the audio and subtitles of another file unchanged (PyAV / libx264).
+"""H.264 (or ProRes 4444) video writer that copies the audio and subtitles of another file unchanged (PyAV / libx264).
 
 ``VideoWriter(path, width, height, fps, audio_from=...)`` encodes RGB frames to H.264
 yuv420p and muxes the audio and subtitle packets of ``audio_from`` (every such stream, with
@@ -33,6 +33,11 @@ from facedub.errors import BadInput
 
 # Container format by file extension.
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+# Video codecs by name: (FFmpeg encoder, pixel format). FFV1 is not here: the MOV muxer of the
+# FFmpeg inside PyAV refuses it ("'mov' format does not support 'ffv1' codec"), and facedub
+# signs only MP4/MOV (Content Credentials).
+CODECS: dict[str, tuple[str, str]] = {"h264": ("libx264", "yuv420p"), "prores4444": ("prores_ks", "yuv444p10le")}
 
 # Stream types copied from ``audio_from``.
 COPIED_TYPES = ("audio", "subtitle")
@@ -88,6 +93,7 @@ class VideoWriter:
         audio_duration: float | None = None,
         threads: int = 0,
         timed: bool = False,
+        codec: str = "h264",
     ) -> None:
         import av
 
@@ -95,12 +101,17 @@ class VideoWriter:
         fmt = FORMATS.get(self.path.suffix.lower())
         if fmt is None:
             raise BadInput(f"{self.path}: unsupported video extension (use {', '.join(sorted(FORMATS))})")
+        if codec not in CODECS:
+            raise BadInput(f"{self.path}: codec {codec!r} is not one of {', '.join(CODECS)}")
+        if codec != "h264" and fmt != "mov":
+            raise BadInput(f"{self.path}: {codec} is written in a QuickTime .mov file; name the output .mov")
+        self.codec = codec
         if not self.path.parent.is_dir():
             raise BadInput(f"{self.path}: folder {self.path.parent} does not exist")
         if width < 1 or height < 1:
             raise BadInput(f"{self.path}: cannot write a {width}x{height} video")
         self.width, self.height = int(width), int(height)
-        self.coded_width, self.coded_height = even_size(self.width, self.height)
+        self.coded_width, self.coded_height = even_size(self.width, self.height) if codec == "h264" else (self.width, self.height)
         self.notes: list[str] = []
         if (self.coded_width, self.coded_height) != (self.width, self.height):
             self.notes.append(
@@ -126,8 +137,9 @@ class VideoWriter:
             self._out = av.open(str(self._tmp), "w", format=fmt, options=options)
             if metadata:
                 self._out.metadata.update({str(k): str(v) for k, v in metadata.items()})
-            vs = self._out.add_stream("libx264", rate=self.fps)
-            vs.width, vs.height, vs.pix_fmt = self.coded_width, self.coded_height, "yuv420p"
+            encoder, pix_fmt = CODECS[codec]
+            vs = self._out.add_stream(encoder, rate=self.fps)
+            vs.width, vs.height, vs.pix_fmt = self.coded_width, self.coded_height, pix_fmt
             if self._timed:
                 vs.codec_context.time_base = TIMED_BASE
                 vs.time_base = TIMED_BASE
@@ -136,7 +148,10 @@ class VideoWriter:
             # untagged HD file is decoded by most players with BT.709, shifting its colours.
             vs.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
             vs.codec_context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
-            vs.codec_context.options = {"crf": str(int(crf)), "preset": preset}
+            if codec == "h264":
+                vs.codec_context.options = {"crf": str(int(crf)), "preset": preset}
+            else:  # ProRes 4444 (profile 4), 10-bit 4:4:4; FFmpeg's RGB→YUV is BT.601 limited, tagged above
+                vs.codec_context.options = {"profile": "4", "vendor": "apl0"}
             if threads < 0:
                 raise ValueError(f"threads must be 0 (x264 decides) or more, got {threads}")
             vs.thread_count = int(threads)  # 0: x264's own choice (about 1.5 per core)
@@ -233,9 +248,12 @@ class VideoWriter:
         (the source's clock; None: frame number / fps)."""
         if self._closed:
             raise ValueError("write() after close()")
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype not in ((np.uint8,) if self.codec == "h264" else (np.uint8, np.uint16)):
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
-        frame = yuv420p_frame(pad_to(rgb, self.coded_width, self.coded_height))
+        if self.codec == "h264":
+            frame = yuv420p_frame(pad_to(rgb, self.coded_width, self.coded_height))
+        else:  # 16-bit RGB keeps a 16-bit plate's precision up to the codec's 10 bits
+            frame = yuv444p16_frame(rgb)
         if time is None:
             seconds = self.frames / self.fps
             pts = int(round(seconds / self._time_base))
@@ -312,3 +330,20 @@ def yuv420p_frame(rgb: np.ndarray) -> Any:
     import cv2
 
     return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
+def yuv444p16_frame(rgb: np.ndarray) -> Any:
+    """An ``av.VideoFrame`` in yuv444p16le (BT.601, limited range) from 8- or 16-bit RGB.
+
+    Converted here, not by FFmpeg: its RGB48 → YUV 4:4:4 10-bit path garbles frames whose
+    width is not a multiple of 16 (errors of 130 levels on a ramp 97 or 98 px wide, measured
+    with the FFmpeg inside PyAV 18).
+    """
+    import av
+
+    x = rgb.astype(np.float32) / np.float32(65535.0 if rgb.dtype == np.uint16 else 255.0)
+    y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    cb = (x[..., 2] - y) / 1.772
+    cr = (x[..., 0] - y) / 1.402
+    yuv = np.stack([4096.0 + 56064.0 * y, 32768.0 + 57344.0 * cb, 32768.0 + 57344.0 * cr], axis=-1)
+    return av.VideoFrame.from_ndarray(np.clip(np.rint(yuv), 0, 65535).astype(np.uint16), format="yuv444p16le")
