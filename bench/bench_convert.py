@@ -89,9 +89,9 @@ def inference_rate(model, batch: int, faces: int, workers: int, threads: int, pr
     """Faces/s of ``workers`` threads each running batches with ``threads`` torch threads."""
     import torch
 
-    from facedub.convert.pipeline import _Runner
+    from facedub.convert.runner import Runner
 
-    run = _Runner(model, precision=precision)
+    run = Runner(model, precision=precision)
     x = np.random.default_rng(0).integers(0, 256, (batch, run.size, run.size, 3), dtype=np.uint8)
     per = max(1, -(-faces // (batch * workers)))
     start = threading.Barrier(workers + 1)
@@ -134,7 +134,12 @@ def stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, fl
 def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, float]:
     import torch
 
-    from facedub.convert.pipeline import _Compositor, _Item, _Runner, _Smoother, decoder_threads, encoder_threads, model_input
+    from facedub.convert.blend import Compositor, model_input
+    from facedub.convert.pipeline import _Item
+    from facedub.convert.runner import Runner
+    from facedub.convert.smoothing import Smoother
+    from facedub.media.reader import decoder_threads
+    from facedub.media.writer import encoder_threads
     from facedub.faces.detect import FaceDetector
     from facedub.media.reader import open_media
     from facedub.media.writer import VideoWriter
@@ -152,8 +157,8 @@ def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, f
             det.detect(frames[0])
             det.reset()
             costs["detect + landmarks"] = _cpu_ms(lambda: lms.extend(np.asarray(det.detect(f)[0].landmarks68, float) for f in frames), n)
-        run = _Runner(model, precision=cfg.precision)
-        sm = _Smoother(cfg, 25.0)
+        run = Runner(model, precision=cfg.precision)
+        sm = Smoother(cfg, 25.0)
         items: list[_Item] = []
 
         def align() -> None:
@@ -173,7 +178,7 @@ def _stage_costs(model, frames: list[np.ndarray], cfg, out: Path) -> dict[str, f
                 outs.extend(run(xs[s : s + cfg.batch])[0])
 
         costs["model (1 thread)"] = _cpu_ms(model, n)
-        comp = _Compositor(cfg, run.size)
+        comp = Compositor(cfg, run.size)
         pasted: list[np.ndarray] = []
 
         def paste() -> None:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     from facedub.convert.cuts import change_score, signature
-    from facedub.convert.pipeline import appearance
+    from facedub.convert.target import appearance
     from facedub.faces.detect import FaceDetector
     from facedub.faces.identity import IdentityEncoder
     from facedub.media.reader import open_media

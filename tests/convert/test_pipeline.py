@@ -12,9 +12,9 @@ from tests.conftest import write_test_video
 from PIL import Image
 
 from facedub.convert import ConvertConfig, convert_preview, convert_video
-from facedub.convert.pipeline import crop_to_model_exact, model_input
+from facedub.convert.blend import model_input
 from facedub.errors import BadInput, Cancelled
-from facedub.faces.align import CROP_SIZE, crop_to_model, face_outline, warp
+from facedub.faces.align import CROP_SIZE, crop_to_model, crop_to_model_matrix, face_outline, warp
 from facedub.progress import RecordingReporter
 
 _spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).with_name("tinymodel.py"))
@@ -180,7 +180,7 @@ def test_model_input_matches_exact_matrix():
     direct = warp(img, m, 64)
     # Same geometry as training's crop → crop_to_model (up to resampling blur).
     assert np.abs(direct.astype(int) - x.astype(int)).mean() < 3
-    off = crop_to_model_exact(0.6875, 64)
+    off = crop_to_model_matrix(0.6875, 64)
     assert off[0, 0] == pytest.approx(64 / 176)
 
 
@@ -295,7 +295,7 @@ def test_model_parallelism_shares_cores_out():
 def test_runner_precision_bf16_stays_within_a_level_or_two_of_fp32():
     import torch
 
-    from facedub.convert.pipeline import _Runner
+    from facedub.convert.runner import Runner
     from facedub.model import build_model, default_config
 
     torch.manual_seed(0)
@@ -306,7 +306,7 @@ def test_runner_precision_bf16_stays_within_a_level_or_two_of_fp32():
         config = cfg
 
     x = np.random.default_rng(0).integers(0, 256, (4, cfg.size, cfg.size, 3), dtype=np.uint8)
-    fp32, bf16 = _Runner(Loaded, precision="fp32"), _Runner(Loaded, precision="bf16")
+    fp32, bf16 = Runner(Loaded, precision="fp32"), Runner(Loaded, precision="bf16")
     assert (fp32.precision, fp32.amp_dtype) == ("fp32", None)
     assert (bf16.precision, bf16.amp_dtype) == ("bf16", torch.bfloat16)
     (a, ma), (b, mb) = fp32(x), bf16(x)
@@ -380,7 +380,7 @@ def test_parallel_model_workers_keep_frame_order(tmp_path):
 
 
 def test_encoder_threads_by_frame_size():
-    from facedub.convert.pipeline import encoder_threads
+    from facedub.media.writer import encoder_threads
 
     assert encoder_threads(512, 512) == 1
     assert encoder_threads(1280, 720) == 1
@@ -388,7 +388,7 @@ def test_encoder_threads_by_frame_size():
 
 
 def test_decoder_threads_by_frame_size():
-    from facedub.convert.pipeline import decoder_threads
+    from facedub.media.reader import decoder_threads
 
     assert decoder_threads(512, 512) == 1
     assert decoder_threads(1920, 1080) == 1
@@ -624,14 +624,15 @@ def test_two_people_swapping_places_the_target_is_followed(tmp_path):
 
 
 def test_bridging_never_crosses_a_cut():
-    from facedub.convert.pipeline import _Bridger, _Item
+    from facedub.convert.pipeline import _Item
+    from facedub.convert.smoothing import Bridger
 
     lm = helpers.mean_face_68((50, 50), 40)
     items = [_Item(i, i / 25, np.zeros((2, 2, 3), np.uint8)) for i in range(8)]
     for i in (0, 1, 5, 6, 7):
         items[i].lm = lm.copy()
     items[5].cut = True  # frames 2-4 lose the face, and frame 5 starts a new shot
-    b = _Bridger(max_gap=5)
+    b = Bridger(max_gap=5)
     out = [it for item in items for it in b.push(item)] + b.flush()
     assert [it.index for it in out] == list(range(8))
     assert [it.lm is not None for it in out] == [True, True, False, False, False, True, True, True]
@@ -640,13 +641,13 @@ def test_bridging_never_crosses_a_cut():
     items[5].cut = False
     for it in items[2:5]:
         it.lm = None
-    b = _Bridger(max_gap=5)
+    b = Bridger(max_gap=5)
     out = [it for item in items for it in b.push(item)] + b.flush()
     assert [it.bridged for it in out] == [False, False, True, True, True, False, False, False]
 
 
 def test_chooser_checks_a_lone_face_and_rechecks_after_reset_or_a_jump():
-    from facedub.convert.pipeline import _TargetChooser
+    from facedub.convert.target import TargetChooser
 
     class Enc:
         calls = 0
@@ -655,7 +656,7 @@ def test_chooser_checks_a_lone_face_and_rechecks_after_reset_or_a_jump():
             Enc.calls += 1
             return np.zeros(128) if lm68[:, 0].mean() < W / 2 else np.ones(128)
 
-    chooser = _TargetChooser(np.zeros(128), ConvertConfig(identity_every=25), Enc)
+    chooser = TargetChooser(np.zeros(128), ConvertConfig(identity_every=25), Enc)
     rgb = np.full((H, W, 3), 120, np.uint8)
     left = helpers.mean_face_68((W * 0.3, H / 2), 0.3 * H)
     right = helpers.mean_face_68((W * 0.7, H / 2), 0.3 * H)
@@ -677,7 +678,7 @@ def test_chooser_checks_a_lone_face_and_rechecks_after_reset_or_a_jump():
     assert Enc.calls == 4  # the periodic re-check, identity_every frames after the last
     assert chooser.choose(rgb, []) is None
     assert chooser.choose(rgb, [face(right, 5), face(left, 6)]).track == 6
-    no_target = _TargetChooser(None, ConvertConfig(), Enc)
+    no_target = TargetChooser(None, ConvertConfig(), Enc)
     assert no_target.choose(rgb, [face(right, 0)]) is not None  # without a descriptor: today's behaviour
 
 
@@ -707,7 +708,7 @@ def test_small_huge_and_cut_off_faces_convert_with_the_real_detector(shared_data
 
 
 def test_a_confirmed_track_is_held_a_little_beyond_max_distance_a_new_one_is_not():
-    from facedub.convert.pipeline import HOLD_MARGIN, _TargetChooser
+    from facedub.convert.target import HOLD_MARGIN, TargetChooser
 
     distances = iter([0.35, 0.45, 0.45])
 
@@ -717,7 +718,7 @@ def test_a_confirmed_track_is_held_a_little_beyond_max_distance_a_new_one_is_not
 
     cfg = ConvertConfig(identity_every=2)
     assert cfg.max_distance == 0.4 and HOLD_MARGIN == 0.1
-    chooser = _TargetChooser(np.zeros(128), cfg, Enc)
+    chooser = TargetChooser(np.zeros(128), cfg, Enc)
     rgb = np.full((H, W, 3), 120, np.uint8)
     lm = helpers.mean_face_68((W / 2, H / 2), 0.4 * H)
     x0, y0 = lm.min(axis=0)
@@ -740,7 +741,7 @@ def test_identity_and_cut_options_are_checked():
 def test_two_faces_crossing_are_checked_again_when_they_part():
     """Two people walk past each other: while their boxes overlap, track ids may follow the
     wrong face; when they part, both are checked again."""
-    from facedub.convert.pipeline import _TargetChooser
+    from facedub.convert.target import TargetChooser
 
     class Enc:
         calls = 0
@@ -749,7 +750,7 @@ def test_two_faces_crossing_are_checked_again_when_they_part():
             Enc.calls += 1
             return np.zeros(128)
 
-    chooser = _TargetChooser(np.zeros(128), ConvertConfig(identity_every=1000), Enc)
+    chooser = TargetChooser(np.zeros(128), ConvertConfig(identity_every=1000), Enc)
     rgb = np.full((H, W, 3), 120, np.uint8)
 
     def face(cx, track):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from facedub.convert.config import ConvertConfig
 
@@ -51,3 +52,25 @@ def test_interpolate_and_jitter():
     zig[::2] += 1.0
     assert jitter(zig) > 1.0
     assert np.isnan(jitter(line[:2]))
+
+
+def test_one_jitter_measure_for_convert_eval_and_tracks():
+    """Convert's running figure, the whole-track figure and eval's per-triple figure are one measure."""
+    from facedub.convert.smoothing import JitterMeter, second_difference
+    from facedub.evaluate.metrics import second_difference_jitter
+
+    rng = np.random.default_rng(3)
+    raw = np.cumsum(rng.normal(0, 1.0, (12, 5, 2)), axis=0) + 100
+    smooth = one_euro(raw, 25.0, scale=40.0)
+    scale = 40.0 + rng.uniform(0, 5, 12)
+    meter = JitterMeter()
+    for r, s, w in zip(raw, smooth, scale):
+        meter.add(r, s, float(w))
+    jr, js = meter.result()
+    assert jr == pytest.approx(jitter(raw, scale)) and js == pytest.approx(jitter(smooth, scale))
+    assert js < jr
+    assert second_difference_jitter(raw[0], raw[1], raw[2], scale[1]) == second_difference(raw[0], raw[1], raw[2], scale[1])
+    meter.reset()  # a new run: triples never span the reset
+    meter.add(raw[0], smooth[0], 1.0)
+    meter.add(raw[5], smooth[5], 1.0)
+    assert meter.n == 10

@@ -1,8 +1,15 @@
-"""Pasting the swapped face back into the frame (pure functions).
+"""Between the frame and the model: cutting the model's input out of a frame, and pasting the
+swapped face back (mask → colour → blend).
 
-``paste_region`` maps the model's output square back into the frame with the inverse of
-the frame → model affine, inside a region of interest (ROI) so work stays proportional to
-the face, not the frame. ``alpha_blend`` and ``poisson_blend`` mix the face into the
+``model_input`` aligns a face exactly as training cut its inputs (frame → 256 px crop →
+``crop_to_model``) and returns the exact frame → model matrix
+(:func:`facedub.faces.align.crop_to_model_matrix` after ``align_matrix``).
+:class:`Compositor` pastes one face per frame with that matrix: paste mask, colour transfer
+(statistics smoothed over time), sharpening and blend, cutting out what the occlusion model
+found in front of the face. The rest are pure functions: ``square_region``,
+``region_matrix`` and ``warp_back`` map the model's output square back into the frame with the
+inverse of the frame → model affine, inside a region of interest (ROI) so work stays
+proportional to the face, not the frame. ``alpha_blend`` and ``poisson_blend`` mix the face into the
 frame's ROI; a pixel whose mask is 0 comes out bit-identical to the frame.
 """
 
@@ -12,8 +19,28 @@ from typing import NamedTuple
 
 import numpy as np
 
-from facedub.convert.config import BlendMode
-from facedub.faces.align import invert_affine, transform_points
+from facedub.convert import color as color_mod
+from facedub.convert import mask as mask_mod
+from facedub.convert import occlusion as occ_mod
+from facedub.convert.config import BlendMode, ConvertConfig
+from facedub.faces.align import (
+    CROP_SIZE,
+    align_matrix,
+    compose,
+    crop_to_model_matrix,
+    face_outline,
+    inner_cut,
+    invert_affine,
+    points5_from_68,
+    resize_to_model,
+    scale_of,
+    transform_points,
+    warp,
+)
+
+# Auto erosion / feather as shares of the face size (the 256 px crop's side in frame pixels).
+AUTO_ERODE = 0.015
+AUTO_FEATHER = 0.05
 
 
 class Region(NamedTuple):
@@ -153,3 +180,134 @@ def blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, mode: BlendMode) -> 
     if mode == "poisson":
         return poisson_blend(fg, bg, mask)
     raise ValueError(f"unknown blend mode {mode!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Frame ↔ model geometry and the compositor
+# ---------------------------------------------------------------------------------------
+def model_input(rgb: np.ndarray, lm68: np.ndarray, coverage: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Align as training did: frame → 256 crop (``warp``) → ``crop_to_model``.
+
+    Only the part of the crop that ``crop_to_model`` keeps (``crop[lo:hi, lo:hi]``) is warped:
+    the same pixel grid, so the same pixels (up to OpenCV's fixed-point rounding, ±1 on under
+    1 % of them), at (hi − lo)² / 256² of the cost.
+    Returns (model input uint8 S×S×3, frame→crop matrix, exact frame→model matrix).
+    """
+    a = align_matrix(points5_from_68(lm68))
+    lo, hi = inner_cut(coverage)
+    shifted = a.copy()
+    shifted[:, 2] -= lo
+    x = resize_to_model(warp(rgb, shifted, hi - lo), size)
+    return np.ascontiguousarray(x), a, compose(crop_to_model_matrix(coverage, size), a)
+
+
+def face_size(frame_to_crop: np.ndarray) -> float:
+    """Side of the 256 px aligned crop, in frame pixels."""
+    return CROP_SIZE / max(scale_of(frame_to_crop), 1e-9)
+
+
+class Compositor:
+    """Mask → colour → blend for one face, with colour statistics smoothed over time.
+
+    With the occlusion model's visible-face map, what is in front of the face (a hand, a
+    microphone, glasses) is cut out of the paste mask and of the colour statistics. The last
+    paste mask is kept (``last_mask``) for the preview's mask panel.
+    """
+
+    def __init__(self, config: ConvertConfig, size: int) -> None:
+        self.config = config
+        self.size = size
+        self._src_stats: color_mod.LabStats | None = None
+        self._ref_stats: color_mod.LabStats | None = None
+        self.record = False  # keep the last paste mask (previews)
+        self.last_mask: tuple[Region, np.ndarray, np.ndarray | None] | None = None  # (ROI, paste mask, hidden face)
+
+    def reset(self) -> None:
+        self._src_stats = self._ref_stats = None
+
+    def paste(
+        self,
+        frame: np.ndarray,
+        face: np.ndarray,
+        learned: np.ndarray | None,
+        face_in: np.ndarray,
+        lm68: np.ndarray,
+        frame_to_model: np.ndarray,
+        frame_to_crop: np.ndarray,
+        visible: np.ndarray | None = None,
+        frame_to_seg: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Paste ``face`` (model output for the model input ``face_in``) into ``frame`` in place.
+
+        ``visible`` is the occlusion model's visible-face map and ``frame_to_seg`` maps the
+        frame into its pixels (both ``None``: occlusion off)."""
+        cfg = self.config
+        self.last_mask = None
+        size = self.size
+        if face.shape[0] != size:  # a detail stage made the face larger: work at its size
+            import cv2
+
+            k = face.shape[0] / size
+            frame_to_model = compose(np.array([[k, 0.0, (k - 1) / 2], [0.0, k, (k - 1) / 2]]), frame_to_model)
+            size = face.shape[0]
+            face_in = cv2.resize(face_in, (size, size), interpolation=cv2.INTER_LINEAR)
+            if learned is not None:
+                learned = cv2.resize(learned, (size, size), interpolation=cv2.INTER_LINEAR)
+        if visible is not None and frame_to_seg is not None:
+            # A face the network cannot read at all: the landmark mask alone decides.
+            if not occ_mod.readable(visible, transform_points(face_outline(lm68, cfg.forehead), frame_to_seg)):
+                visible = frame_to_seg = None
+        region = square_region(frame_to_model, size, frame.shape[:2])
+        if region is None:
+            return frame
+        use_learned = learned is not None and cfg.mask in ("learned-hull", "learned")
+        use_hull = cfg.mask == "hull" or (cfg.mask == "learned-hull") or (cfg.mask == "learned" and not use_learned)
+        outline = face_outline(lm68, cfg.forehead)  # the landmarks, and the forehead above the brows
+        # Colour transfer in model space (cheap: S×S pixels), measured inside the face.
+        if cfg.color != "none":
+            cmask = mask_mod.hull_mask(transform_points(outline, frame_to_model), (size, size))
+            if use_learned:
+                cmask = mask_mod.intersect(cmask, learned)
+            if visible is not None and frame_to_seg is not None:
+                cmask = mask_mod.intersect(cmask, occ_mod.visible_in(visible, frame_to_seg, frame_to_model, size) >= 0.5)
+            face = self._color(face, face_in, cmask)
+        if cfg.sharpen > 0:
+            face = sharpen(face, cfg.sharpen)
+        m_roi = region_matrix(frame_to_model, region)
+        face_roi = warp_back(face, m_roi, region)
+        pts = outline - (region.x0, region.y0) if use_hull else None
+        fs = face_size(frame_to_crop)
+        erode_px = cfg.erode if cfg.erode is not None else int(round(AUTO_ERODE * fs))
+        feather_px = cfg.feather if cfg.feather is not None else max(1, int(round(AUTO_FEATHER * fs)))
+        seg_roi = None if visible is None or frame_to_seg is None else region_matrix(frame_to_seg, region)
+        mask = mask_mod.paste_mask(
+            (region.height, region.width), pts, m_roi, size, learned if use_learned else None, erode_px, feather_px,
+            visible=None if seg_roi is None else visible, visible_to_roi=seg_roi,
+        )
+        if self.record:  # for the preview: the paste mask, and the face found hidden
+            hidden = None
+            if seg_roi is not None:
+                reach = mask_mod.hull_mask(outline - (region.x0, region.y0), (region.height, region.width)) > 0.5
+                hidden = reach & (warp_back(visible, seg_roi, region, fill=1.0) < 0.5)
+            self.last_mask = (region, mask, hidden)
+        if not mask.any():
+            return frame
+        sl = region.slices()
+        frame[sl] = blend(face_roi, frame[sl], mask, cfg.blend)
+        return frame
+
+    def _color(self, face: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        mode = self.config.color
+        if mode == "none":
+            return face
+        if mode == "hist":
+            return color_mod.histogram_match(face, bg, mask)
+        lab = color_mod.to_lab(face)
+        s = color_mod.lab_stats(face, mask, lab)
+        r = color_mod.lab_stats(bg, mask)
+        if s is None or r is None:
+            return face
+        keep = self.config.color_smoothing
+        self._src_stats = color_mod.blend_stats(self._src_stats, s, keep)
+        self._ref_stats = color_mod.blend_stats(self._ref_stats, r, keep)
+        return color_mod.reinhard_apply(face, self._src_stats, self._ref_stats, lab)

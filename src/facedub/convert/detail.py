@@ -264,7 +264,7 @@ def train_detail(
         raise BadInput(f"detail: minutes must be more than 0, got {minutes}")
     if steps is not None and steps < 1:
         raise BadInput(f"detail: steps must be at least 1, got {steps}")
-    from facedub.convert.pipeline import load_convert_model
+    from facedub.convert.runner import load_convert_model
 
     loaded = load_convert_model(model)
     data = build_data(loaded, faceset_path, side, config.scale, config.val_faces, reporter=reporter)

@@ -140,15 +140,14 @@ def second_difference_jitter(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray,
     slow expression changes cost little while frame-to-frame shaking and flicker cost a lot.
     For N×2 point arrays the norm of each point's 2-D second difference is averaged.
     """
+    from facedub.convert.smoothing import second_difference
+
     p, c, n = (np.asarray(a, dtype=np.float64) for a in (prev, cur, nxt))
     if not (p.shape == c.shape == n.shape):
         raise ValueError("jitter needs three arrays of one shape")
-    d = n - 2.0 * c + p
-    if d.ndim == 2 and d.shape[1] == 2:
-        v = np.linalg.norm(d, axis=1).mean()
-    else:
-        v = np.abs(d).mean()
-    return float(v / scale)
+    if p.ndim == 2 and p.shape[1] == 2:
+        return second_difference(p, c, n, scale)  # the one landmark jitter convert measures too
+    return float(np.abs(n - 2.0 * c + p).mean() / scale)
 
 
 def masked_second_difference(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, mask: np.ndarray) -> float:
