@@ -87,3 +87,52 @@ def test_sampler_state_roundtrip():
     # every face is seen once per pass
     s3 = Sampler({"source": 10}, seed=0)
     assert sorted(s3.take("source", 10).tolist()) == list(range(10))
+
+
+def test_context_view_is_the_exact_crop_to_model_geometry():
+    """The model square inside a training context is where crop_to_model_matrix puts it, also
+    where inner_cut rounds the context and the model square differently (128 px at 0.875)."""
+    import numpy as np
+
+    from facedub.faces.align import crop_to_model_matrix, invert_affine, transform_points
+    from facedub.train.data import context_view
+
+    size, cov = 128, 0.875
+    ctx, ctx_cov = geometry(size, cov)
+    k, off = context_view(size, cov, ctx, ctx_cov)
+    assert abs(k - size / ctx) > 1e-3  # the old centred size/C square was off here
+    # Model pixel centres → context pixels, by the normalised map and by the two matrices.
+    xs = np.array([0.0, 17.0, size - 1.0])
+    u = (2 * xs + 1) / size - 1
+    by_view = ((k * u + off + 1) * ctx - 1) / 2
+    model_to_crop = invert_affine(crop_to_model_matrix(cov, size))
+    pts = transform_points(np.stack([xs, xs], 1), model_to_crop)
+    by_matrix = transform_points(pts, crop_to_model_matrix(ctx_cov, ctx))[:, 0]
+    np.testing.assert_allclose(by_view, by_matrix, atol=1e-9)
+
+
+def test_training_loss_mask_matches_converts_mask(two_facesets):
+    """The face-hull mask training weighs its loss with and the hull convert pastes inside, for
+    the same face's landmarks, cover the same model pixels."""
+    import numpy as np
+
+    from facedub.convert import mask as mask_mod
+    from facedub.faces.align import face_outline, model_matrix, transform_points
+
+    a, b = two_facesets
+    size, cov = 128, 0.875  # inner_cut rounds the context and the model square differently here
+    fs = load_faceset(a)
+    src = load_identity("source", fs, a, size, cov)
+    _, hull, _ = val_batch(src)
+    recs = {f.file: f for f in fs.faces}
+    for i, name in enumerate(src.val_files):
+        rec = recs[name]
+        m = model_matrix(rec.affine_array(), cov, size)
+        conv = mask_mod.hull_mask(transform_points(face_outline(rec.landmarks_array(), 0.2), m), (size, size)) > 0.5
+        train = hull[i, 0].numpy() > 0.5
+        iou = (conv & train).sum() / (conv | train).sum()
+        assert iou > 0.95, (name, iou)
+        # Same place, not only the same amount: centroids within a third of a pixel.
+        cy, cx = np.argwhere(conv).mean(0)
+        ty, tx = np.argwhere(train).mean(0)
+        assert abs(cy - ty) < 0.34 and abs(cx - tx) < 0.34

@@ -3,7 +3,7 @@ swapped face back (mask → colour → blend).
 
 ``model_input`` aligns a face exactly as training cut its inputs (frame → 256 px crop →
 ``crop_to_model``) and returns the exact frame → model matrix
-(:func:`facedub.faces.align.crop_to_model_matrix` after ``align_matrix``).
+(:func:`facedub.faces.align.model_matrix`: ``crop_to_model_matrix`` after ``align_matrix``).
 :class:`Compositor` pastes one face per frame with that matrix: paste mask, colour transfer
 (statistics smoothed over time), sharpening and blend, cutting out what the occlusion model
 found in front of the face. The rest are pure functions: ``square_region``,
@@ -27,7 +27,7 @@ from facedub.faces.align import (
     CROP_SIZE,
     align_matrix,
     compose,
-    crop_to_model_matrix,
+    model_matrix,
     face_outline,
     inner_cut,
     invert_affine,
@@ -198,7 +198,7 @@ def model_input(rgb: np.ndarray, lm68: np.ndarray, coverage: float, size: int) -
     shifted = a.copy()
     shifted[:, 2] -= lo
     x = resize_to_model(warp(rgb, shifted, hi - lo), size)
-    return np.ascontiguousarray(x), a, compose(crop_to_model_matrix(coverage, size), a)
+    return np.ascontiguousarray(x), a, model_matrix(a, coverage, size)
 
 
 def face_size(frame_to_crop: np.ndarray) -> float:

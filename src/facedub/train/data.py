@@ -3,7 +3,9 @@
 Each face is cut once, at load time, with :func:`facedub.faces.align.crop_to_model` to a
 *context* image a little larger than the model input (``size + 2·margin`` pixels covering
 ``coverage·(size + 2·margin)/size`` of the crop), together with two landmark masks (the face
-hull, and eyes + mouth). A training batch is then made in a handful of vectorised torch ops:
+hull, and eyes + mouth, from the landmarks mapped with ``crop_to_model_matrix``, the matrix
+convert pastes with). The model square's place in the context is :func:`context_view`, built
+from the same matrix, so an unaugmented view is exactly convert's model input. A training batch is then made in a handful of vectorised torch ops:
 
 * colour: with probability ``colour_match`` a face takes the colour mean/std (YCbCr, over the
   face hull) of a random face of the *other* identity (so the model learns shape, not
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 
 from facedub.errors import BadInput
 from facedub.faces.align import (
+    CROP_SIZE,
     LM68_LEFT_EYE,
     LM68_MOUTH,
     LM68_RIGHT_EYE,
@@ -104,6 +107,9 @@ class IdentityData:
     col_std: torch.Tensor  # [N,3] per-face YCbCr std over the face hull
     train_files: tuple[str, ...]
     val_files: tuple[str, ...]
+    # Where the model input lies in a context image: (scale, offset) of the normalised map
+    # model → context (``context_view``); None = the centred size/C square.
+    view: tuple[float, float] | None = None
 
 
 def geometry(size: int, coverage: float) -> tuple[int, float]:
@@ -113,6 +119,20 @@ def geometry(size: int, coverage: float) -> tuple[int, float]:
         margin -= 1
     ctx = size + 2 * margin
     return ctx, coverage * ctx / size
+
+
+def context_view(size: int, coverage: float, ctx: int, ctx_cov: float, crop_size: int = CROP_SIZE) -> tuple[float, float]:
+    """(scale, offset) of ``affine_grid``'s normalised map from the model input (S px) to the
+    context image (C px), exact: the inverse of ``crop_to_model_matrix(ctx_cov, ctx)`` followed
+    by ``crop_to_model_matrix(coverage, size)`` — the same crop → model geometry convert uses,
+    so an unaugmented training view is convert's model input, landmarks and masks included,
+    even where ``inner_cut`` rounds the context and the model square differently.
+    """
+    mc = crop_to_model_matrix(ctx_cov, ctx, crop_size)
+    mm = crop_to_model_matrix(coverage, size, crop_size)
+    s = mm[0, 0] / mc[0, 0]  # model px = s · context px + t
+    t = mm[0, 2] - s * mc[0, 2]
+    return size / (s * ctx), ((size - 1 - 2 * t) / s + 1) / ctx - 1
 
 
 def split_indices(n: int) -> tuple[list[int], list[int]]:
@@ -159,11 +179,18 @@ def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage:
     t = torch.from_numpy(arr)
     tr, va = split_indices(n)
     train = t[tr].contiguous()
-    val = t[va][:, :, margin : margin + size, margin : margin + size].contiguous()
+    view = context_view(size, coverage, ctx, ctx_cov)
+    if abs(view[0] - size / ctx) < 1e-9 and abs(view[1]) < 1e-9:
+        val = t[va][:, :, margin : margin + size, margin : margin + size].contiguous()
+    else:  # the rounded context is off the model square by a fraction of a pixel: resample exactly
+        theta = torch.tensor([[view[0], 0.0, view[1]], [0.0, view[0], view[1]]], dtype=torch.float32).expand(len(va), 2, 3)
+        v = t[va].float()
+        grid = F.affine_grid(theta, [len(va), 5, size, size], align_corners=False)
+        val = F.grid_sample(v, grid, mode="bilinear", padding_mode="reflection", align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
     mean, std = colour_stats(train[:, :3].float() / 255, train[:, 3:4].float() / 255)
     files = [f.file for f in fs.faces]
     return IdentityData(
-        name, fs, folder, train, val, mean, std, tuple(files[i] for i in tr), tuple(files[i] for i in va)
+        name, fs, folder, train, val, mean, std, tuple(files[i] for i in tr), tuple(files[i] for i in va), view
     )
 
 
@@ -254,8 +281,9 @@ def make_batch(
         bias = torch.einsum("ij,bj->bi", inv, shift)
         colour = (a, bias)
 
-    # Geometry: output pixel (normalised over S) → context coordinates (normalised over C).
-    k = size / c
+    # Geometry: output pixel (normalised over S) → context coordinates (normalised over C),
+    # around the model square's exact place in the context (``context_view``).
+    k, off = data.view if data.view is not None else (size / c, 0.0)
     ang = torch.deg2rad(r_rot * aug.rotate_deg)
     sc = 1.0 + r_zoom * aug.zoom
     flip = torch.where(r_flip & aug.flip, -1.0, 1.0)
@@ -265,7 +293,7 @@ def make_batch(
     theta[:, 0, 1] = -sin
     theta[:, 1, 0] = sin * flip
     theta[:, 1, 1] = cos
-    theta[:, :, 2] = r_shift * aug.shift * 2 * k
+    theta[:, :, 2] = r_shift * aug.shift * 2 * k + off
     grid = F.affine_grid(theta, [b, 5, size, size], align_corners=False)
     target = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     if aug.warp:
