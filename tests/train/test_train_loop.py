@@ -112,3 +112,28 @@ def test_out_of_memory_becomes_bad_input(two_facesets, tmp_path, monkeypatch):
     with pytest.raises(BadInput, match="--batch-size 6 does not fit.*try --batch-size 3"):
         train(_cfg(two_facesets, tmp_path / "m"))
     assert not (tmp_path / "m").exists()
+
+
+def test_choose_device_without_and_with_cuda():
+    import torch
+
+    from facedub.errors import BadInput
+    from facedub.train.loop import choose_device
+
+    assert choose_device(None, 0, cuda_available=False) == torch.device("cpu")
+    assert choose_device(None, 1, cuda_available=True) == torch.device("cuda", 1)  # this rank's GPU
+    assert choose_device("cpu", 1, cuda_available=True) == torch.device("cpu")  # asked for wins
+    with pytest.raises(BadInput, match="CUDA is not available"):
+        choose_device("cuda:0", cuda_available=False)
+    with pytest.raises(BadInput, match="not a device name"):
+        choose_device("gpu0", cuda_available=False)
+
+
+@pytest.mark.gpu
+def test_training_on_cuda_with_mixed_precision(two_facesets, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    s = train(_cfg(two_facesets, tmp_path / "g", steps=3, precision="fp16"))
+    assert s.step == 3 and s.loss_source is not None

@@ -23,7 +23,7 @@ import random
 import signal
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,38 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
     check_faceset(source_fs, config.source, "source")
     check_faceset(target_fs, config.target, "target")
     _check_options(config)
+    plan = _plan(config, source_fs, target_fs)
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    device = choose_device(config.device, local_rank)
+    amp_dtype = resolve_precision(config.precision, device)  # checked before the faces are loaded
+    src, tgt = _load_data(config, source_fs, target_fs, plan.mcfg, reporter)
+    run = _Run(config, plan, device, amp_dtype, src, tgt, rank, world)
+    run.consent, run.source_fs, run.target_fs = consent_records, source_fs, target_fs
+    if plan.meta_in:
+        run.restore(plan.meta_in, plan.train_tensors)
+    run.wrap_for_ranks()
+    run.loop(reporter)
+    return run.finish(reporter)
 
+
+# --- setting up -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What is trained: a new model, or the one in ``out`` when resuming (checked against the facesets)."""
+
+    out: Path
+    arch: str
+    mcfg: Any  # the architecture's ModelConfig
+    meta_in: dict[str, Any] | None  # the saved model's meta when resuming
+    train_tensors: dict[str, torch.Tensor]  # its optimiser / sampler / random state
+    batch: int
+    lr: float
+
+
+def _plan(config: TrainConfig, source_fs: Faceset, target_fs: Faceset) -> _Plan:
     out = Path(config.out)
     meta_in: dict[str, Any] | None = None
     if config.resume:
@@ -203,303 +234,371 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainSummary
         get_arch(arch)
         mcfg = default_config(arch, size=config.size, coverage=config.coverage, width=config.width)
         train_tensors = {}
+    return _Plan(out, arch, mcfg, meta_in, train_tensors, int(config.batch_size or mcfg.batch_size), float(config.lr or mcfg.lr))
 
-    batch = int(config.batch_size or mcfg.batch_size)
-    lr = float(config.lr or mcfg.lr)
 
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
-    if config.device:
-        device = torch.device(config.device)
-    elif torch.cuda.is_available():
+def choose_device(requested: str | None, local_rank: int = 0, cuda_available: bool | None = None) -> torch.device:
+    """The training device: ``requested`` when given, else this rank's GPU when CUDA is present,
+    else the CPU. Asking for CUDA where there is none is a one-line error."""
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if requested:
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise BadInput(f"device {requested!r}: not a device name (cpu, cuda, cuda:N)") from None
+    elif cuda_available:
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BadInput(f"device {config.device!r}: CUDA is not available here")
-    amp_dtype = resolve_precision(config.precision, device)
-    channels_last = device.type == "cpu"
-    mf = torch.channels_last if channels_last else torch.contiguous_format
+    if device.type == "cuda" and not cuda_available:
+        raise BadInput(f"device {requested!r}: CUDA is not available here")
+    return device
 
+
+def _load_data(config: TrainConfig, source_fs: Faceset, target_fs: Faceset, mcfg: Any, reporter: Reporter) -> tuple[IdentityData, IdentityData]:
     reporter.start("load faces", total=2, unit="set")
     src = load_identity("source", source_fs, config.source, mcfg.size, mcfg.coverage)
     reporter.advance(1)
     tgt = load_identity("target", target_fs, config.target, mcfg.size, mcfg.coverage)
     reporter.advance(1)
     reporter.finish()
+    return src, tgt
 
-    # Model, optimiser, random state.
-    torch.manual_seed(config.seed)
-    net = build_from_meta(meta_in) if meta_in else build_model(arch, mcfg)
-    if meta_in:
-        load_state(net, out, meta_in)
-    net = net.to(device=device, memory_format=mf)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(mcfg.beta1, mcfg.beta2))
-    sampler = Sampler({"source": src.train.shape[0], "target": tgt.train.shape[0]}, config.seed + 7919 * rank)
-    history: dict[str, list[float]] = {k: [] for k in ("step", "source", "target", "val_step", "val_source", "val_target", "val_ssim_source", "val_ssim_target")}
-    step = 0
-    examples = 0
-    elapsed_before = 0.0
-    log_acc: list[float] = [0.0, 0.0, 0]  # running sums of the training-loss history point
-    if meta_in:
+
+# --- one training run -----------------------------------------------------------------------------
+
+
+class _Run:
+    """The model, its optimiser and sampler, and the counters of one ``train`` call.
+
+    ``__init__`` builds them (seeded), ``restore`` continues a saved model, ``step`` is one
+    optimiser step on a batch of each identity, ``validate`` / ``preview`` / ``checkpoint`` the
+    periodic work, ``loop`` the steps until the length, the clock or a stop, ``finish`` the last
+    validation and checkpoint and the summary.
+    """
+
+    def __init__(
+        self, config: TrainConfig, plan: _Plan, device: torch.device, amp_dtype: torch.dtype | None, src: IdentityData, tgt: IdentityData, rank: int, world: int
+    ) -> None:
+        self.config, self.plan, self.device, self.src, self.tgt = config, plan, device, src, tgt
+        self.rank, self.world = rank, world
+        self.out, self.arch, self.mcfg, self.batch, self.lr = plan.out, plan.arch, plan.mcfg, plan.batch, plan.lr
+        self.amp_dtype = amp_dtype  # None = plain fp32
+        self.mf = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        self.consent: dict[str, Any] = {}
+        self.source_fs: Faceset | None = None
+        self.target_fs: Faceset | None = None
+        # Model, optimiser, random state.
+        torch.manual_seed(config.seed)
+        meta_in = plan.meta_in
+        net = build_from_meta(meta_in) if meta_in else build_model(plan.arch, plan.mcfg)
+        if meta_in:
+            load_state(net, plan.out, meta_in)
+        self.net = net.to(device=device, memory_format=self.mf)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=(plan.mcfg.beta1, plan.mcfg.beta2))
+        self.sampler = Sampler({"source": src.train.shape[0], "target": tgt.train.shape[0]}, config.seed + 7919 * rank)
+        self.history: dict[str, list[float]] = {k: [] for k in ("step", "source", "target", "val_step", "val_source", "val_target", "val_ssim_source", "val_ssim_target")}
+        self.step = 0
+        self.examples = 0
+        self.elapsed_before = 0.0
+        self.log_acc: list[float] = [0.0, 0.0, 0]  # running sums of the training-loss history point
+        self.module: nn.Module = _Both(self.net)
+        self.created = (meta_in or {}).get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.model_id: str | None = (meta_in or {}).get("id")
+        self.previews: list[str] = []
+        self.loss_curve: str | None = None
+        self.plateau_noted = bool((meta_in or {}).get("plateaued", False))
+        self.session_start = time.monotonic()
+        self.run = 0  # steps run in this call
+        self.last_ls: float | None = None
+        self.last_lt: float | None = None
+        self.last_val: dict[str, float] = {}
+        self.stopped = False
+
+    def restore(self, meta_in: dict[str, Any], train_tensors: dict[str, torch.Tensor]) -> None:
+        """Continue where the saved model stopped: optimiser, sampler, random state, counters, history."""
         ts = meta_in["training_state"]
-        load_optimizer_state(opt, train_tensors, ts["optimizer"])
-        for g in opt.param_groups:
-            g["lr"] = lr
-        if rank == 0:
-            sampler.load_state(train_tensors, ts["sampler"])
+        load_optimizer_state(self.opt, train_tensors, ts["optimizer"])
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr
+        if self.rank == 0:
+            self.sampler.load_state(train_tensors, ts["sampler"])
         else:  # other ranks: a fresh stream that still depends on where the run is
-            sampler = Sampler(sampler.sizes, config.seed + 7919 * rank + 104729 * int(meta_in.get("step", 0)))
+            self.sampler = Sampler(self.sampler.sizes, self.config.seed + 7919 * self.rank + 104729 * int(meta_in.get("step", 0)))
         if "rng.torch_cpu" in train_tensors:
             torch.set_rng_state(train_tensors["rng.torch_cpu"])
         _set_rng_json(ts["rng"])
-        log_acc[:] = list(ts.get("log_window", [0.0, 0.0, 0]))
-        step = int(meta_in.get("step", 0))
-        examples = int(meta_in.get("examples", 0))
-        elapsed_before = float(meta_in.get("elapsed_s", 0.0))
+        self.log_acc[:] = list(ts.get("log_window", [0.0, 0.0, 0]))
+        self.step = int(meta_in.get("step", 0))
+        self.examples = int(meta_in.get("examples", 0))
+        self.elapsed_before = float(meta_in.get("elapsed_s", 0.0))
         for k, v in (meta_in.get("losses") or {}).items():
-            if k in history:
-                history[k] = list(v)
+            if k in self.history:
+                self.history[k] = list(v)
 
-    module: nn.Module = _Both(net)
-    if world > 1:
-        import torch.distributed as dist
+    def wrap_for_ranks(self) -> None:
+        """Several processes: DistributedDataParallel (NCCL on GPU, gloo on CPU)."""
+        if self.world > 1:
+            import torch.distributed as dist
 
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        module = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            self.module = nn.parallel.DistributedDataParallel(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.model_id is None:
+            assert self.source_fs is not None and self.target_fs is not None
+            # A model's id: fixed when it is first created, so resumed training keeps it.
+            self.model_id = hashlib.sha256(
+                f"{self.created}|{self.arch}|{self.source_fs.id}|{self.target_fs.id}|{self.config.seed}".encode()
+            ).hexdigest()[:16]
+        self.session_start = time.monotonic()  # this call's clock starts with the first step
 
-    aug = config.augment
-    size = mcfg.size
-    created = (meta_in or {}).get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    # A model's id: fixed when it is first created, so resumed training keeps it.
-    model_id = (meta_in or {}).get("id") or hashlib.sha256(
-        f"{created}|{arch}|{source_fs.id}|{target_fs.id}|{config.seed}".encode()
-    ).hexdigest()[:16]
-    previews: list[str] = []
-    loss_curve: str | None = None
-    plateau_noted = bool((meta_in or {}).get("plateaued", False))
+    # --- pieces ---
 
-    def to_dev(t: torch.Tensor) -> torch.Tensor:
-        return t.to(device, non_blocking=True).contiguous(memory_format=mf)
+    def to_dev(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(self.device, non_blocking=True).contiguous(memory_format=self.mf)
 
-    def autocast():
-        if amp_dtype is None:
+    def autocast(self) -> Any:
+        if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def one_step() -> tuple[float, float]:
-        idx_s = sampler.take("source", batch)
-        idx_t = sampler.take("target", batch)
-        xs, ys, fs_, es = (to_dev(t) for t in make_batch(src, tgt, idx_s, size, aug, sampler.gen))
-        xt, yt, ft, et = (to_dev(t) for t in make_batch(tgt, src, idx_t, size, aug, sampler.gen))
-        with autocast():
-            (ps, ms), (pt, mt) = module(xs, xt)
+    def one_step(self) -> tuple[float, float]:
+        """One optimiser step on a batch of each identity; returns (source loss, target loss)."""
+        src, tgt, size, aug, mcfg = self.src, self.tgt, self.mcfg.size, self.config.augment, self.mcfg
+        idx_s = self.sampler.take("source", self.batch)
+        idx_t = self.sampler.take("target", self.batch)
+        xs, ys, fs_, es = (self.to_dev(t) for t in make_batch(src, tgt, idx_s, size, aug, self.sampler.gen))
+        xt, yt, ft, et = (self.to_dev(t) for t in make_batch(tgt, src, idx_t, size, aug, self.sampler.gen))
+        with self.autocast():
+            (ps, ms), (pt, mt) = self.module(xs, xt)
         ls = reconstruction_loss(ps, ys, mcfg, es, ms, fs_)
         lt = reconstruction_loss(pt, yt, mcfg, et, mt, ft)
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         (ls + lt).backward()
-        opt.step()
+        self.opt.step()
         return float(ls.detach()), float(lt.detach())
 
     @torch.no_grad()
-    def validate() -> dict[str, float]:
+    def validate(self) -> dict[str, float]:
+        net = self.net
         net.eval()
         res: dict[str, float] = {}
-        for name, data in (("source", src), ("target", tgt)):
+        for name, data in (("source", self.src), ("target", self.tgt)):
             x, fm, em = val_batch(data)
             losses, ssims = [], []
             for i in range(0, x.shape[0], 32):
-                xb, fb, eb = to_dev(x[i : i + 32]), to_dev(fm[i : i + 32]), to_dev(em[i : i + 32])
-                with autocast():
+                xb, fb, eb = self.to_dev(x[i : i + 32]), self.to_dev(fm[i : i + 32]), self.to_dev(em[i : i + 32])
+                with self.autocast():
                     p, m = net(xb, name)
-                losses.append(float(reconstruction_loss(p, xb, mcfg, eb, m, fb)) * xb.shape[0])
+                losses.append(float(reconstruction_loss(p, xb, self.mcfg, eb, m, fb)) * xb.shape[0])
                 ssims.append(float(ssim(p.float(), xb).sum()))
             res[f"val_{name}"] = sum(losses) / x.shape[0]
             res[f"val_ssim_{name}"] = sum(ssims) / x.shape[0]
         net.train()
         return res
 
+    def record_validation(self) -> None:
+        self.last_val = self.validate()
+        self.history["val_step"].append(self.step)
+        for k, v in self.last_val.items():
+            self.history[k].append(round(v, 6))
+
     @torch.no_grad()
-    def preview(path: Path) -> None:
+    def preview(self, path: Path) -> None:
+        net = self.net
         net.eval()
         rows = []
         for face_side, dec_side in ROWS:
-            data = src if face_side == "source" else tgt
-            x = to_dev(val_batch(data)[0][:PREVIEW_FACES])
-            with autocast():
+            data = self.src if face_side == "source" else self.tgt
+            x = self.to_dev(val_batch(data)[0][:PREVIEW_FACES])
+            with self.autocast():
                 p, _ = net(x, dec_side)
             rows.append((f"{face_side}->{dec_side}", x.float().cpu(), p.float().cpu()))
         net.train()
         write_preview(path, rows)
 
-    session_start = time.monotonic()
+    def periodic_preview(self, reporter: Reporter) -> None:
+        """Every ``preview_every`` steps: validation, a preview grid, the loss curve, a plateau hint."""
+        out, step = self.out, self.step
+        self.record_validation()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "previews").mkdir(exist_ok=True)
+        pth = out / "previews" / f"step_{step:07d}.png"
+        self.preview(pth)
+        self.previews.append(str(pth))
+        reporter.image(str(pth), f"preview at step {step}")
+        self.loss_curve = str(out / "loss.png")
+        write_loss_curve(self.loss_curve, self.history, f"{self.arch} · step {step}")
+        reporter.image(self.loss_curve, "loss curve")
+        vsum = [a + b for a, b in zip(self.history["val_source"], self.history["val_target"])]
+        if not self.plateau_noted and plateaued(vsum):
+            self.plateau_noted = True
+            reporter.note(
+                f"validation loss has not improved by 1% over the last 5 checks (step {step}); "
+                "more training will change little — you can stop now (Ctrl-C saves the model)"
+            )
 
-    def save(stop_flag: bool = False) -> None:
-        if rank != 0:
+    def checkpoint(self) -> None:
+        """Save the model with everything ``--resume`` needs (rank 0 only)."""
+        if self.rank != 0:
             return
-        opt_t, opt_js = optimizer_state(opt)
-        smp_t, smp_js = sampler.state()
+        assert self.source_fs is not None and self.target_fs is not None
+        config, amp_dtype = self.config, self.amp_dtype
+        opt_t, opt_js = optimizer_state(self.opt)
+        smp_t, smp_js = self.sampler.state()
         tensors = {**opt_t, **smp_t, "rng.torch_cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i}"] = s
         meta = {
-            "arch": arch,
-            "summary": get_arch(arch).summary,
-            "config": mcfg.to_dict(),
-            "step": step,
-            "examples": examples,
-            "elapsed_s": round(elapsed_before + time.monotonic() - session_start, 3),
-            "losses": history,
-            "plateaued": plateau_noted,
+            "arch": self.arch,
+            "summary": get_arch(self.arch).summary,
+            "config": self.mcfg.to_dict(),
+            "step": self.step,
+            "examples": self.examples,
+            "elapsed_s": round(self.elapsed_before + time.monotonic() - self.session_start, 3),
+            "losses": self.history,
+            "plateaued": self.plateau_noted,
             "train": {
-                "batch_size": batch,
-                "lr": lr,
+                "batch_size": self.batch,
+                "lr": self.lr,
                 "seed": config.seed,
                 "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
-                "world_size": world,
-                "device": device.type,
-                "augment": asdict(aug),
+                "world_size": self.world,
+                "device": self.device.type,
+                "augment": asdict(config.augment),
             },
-            "facesets": {"source": _faceset_record(source_fs, config.source, src), "target": _faceset_record(target_fs, config.target, tgt)},
-            "id": model_id,
-            "consent": consent_records,
-            "source_descriptor": _descriptor_mean(source_fs),
-            "target_descriptor": _descriptor_mean(target_fs),
+            "facesets": {
+                "source": _faceset_record(self.source_fs, config.source, self.src),
+                "target": _faceset_record(self.target_fs, config.target, self.tgt),
+            },
+            "id": self.model_id,
+            "consent": self.consent,
+            "source_descriptor": _descriptor_mean(self.source_fs),
+            "target_descriptor": _descriptor_mean(self.target_fs),
             "training_state": {
                 "optimizer": opt_js,
                 "sampler": smp_js,
                 "rng": _rng_json(),
-                "log_window": [log_acc[0], log_acc[1], log_acc[2]],  # partial sums of the next history point
+                "log_window": [self.log_acc[0], self.log_acc[1], self.log_acc[2]],  # partial sums of the next history point
             },
-            "created": created,
+            "created": self.created,
             "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,
         }
-        save_checkpoint(out, net, meta, tensors)
+        save_checkpoint(self.out, self.net, meta, tensors)
 
-    # --- the loop ---
-    target_steps = config.steps
-    deadline = session_start + config.minutes * 60 if config.minutes else None
-    reporter.start("train", total=target_steps, unit="step")
-    flag: dict[str, bool] = {"stop": False}
-    run = 0
-    last_ls = last_lt = None
-    last_val: dict[str, float] = {}
-    rate_t0, rate_n = time.monotonic(), 0
-    ex_per_s = 0.0
-    stopped = False
-    with _sigint_to_flag(flag):
-        while True:
-            if target_steps is not None and run >= target_steps:
-                break
-            now = time.monotonic()
-            stop_here = deadline is not None and now >= deadline
-            if flag["stop"] or reporter.should_stop():
-                stopped = True
-            if world > 1:  # all ranks stop together
-                import torch.distributed as dist
+    def _should_stop(self, flag: dict[str, bool], deadline: float | None, reporter: Reporter) -> bool:
+        """The length, the clock or a stop request; with several ranks, all stop together."""
+        if self.config.steps is not None and self.run >= self.config.steps:
+            return True
+        stop_here = deadline is not None and time.monotonic() >= deadline
+        if flag["stop"] or reporter.should_stop():
+            self.stopped = True
+        if self.world > 1:
+            import torch.distributed as dist
 
-                t = torch.tensor([float(stop_here), float(stopped)], device=device if device.type == "cuda" else "cpu")
-                dist.all_reduce(t, op=dist.ReduceOp.MAX)
-                stop_here, stopped = bool(t[0] > 0), bool(t[1] > 0)
-            if stop_here or stopped:
-                break
-            try:
-                ls, lt = one_step()
-            except RuntimeError as e:
-                if _is_oom(e):
-                    raise BadInput(
-                        f"--batch-size {batch} does not fit in {device.type} memory; try --batch-size {max(1, batch // 2)}"
-                    ) from None
-                raise
-            if not (math.isfinite(ls) and math.isfinite(lt)):
-                raise BadInput(f"training diverged at step {step + 1} (loss is not finite); lower --lr (now {lr:g})")
-            step += 1
-            run += 1
-            examples += 2 * batch * world
-            rate_n += 2 * batch * world
-            log_acc[0] += ls
-            log_acc[1] += lt
-            log_acc[2] += 1
-            if step % config.log_every == 0:
-                history["step"].append(step)
-                history["source"].append(round(log_acc[0] / log_acc[2], 6))
-                history["target"].append(round(log_acc[1] / log_acc[2], 6))
-                log_acc[:] = [0.0, 0.0, 0]
-            last_ls, last_lt = ls, lt
-            el = time.monotonic() - rate_t0
-            if el > 0:
-                ex_per_s = rate_n / el
-            if target_steps is not None:
-                eta = (target_steps - run) * (time.monotonic() - session_start) / run
-            else:
-                eta = deadline - time.monotonic() if deadline else 0.0
-            reporter.advance(1, step=step, loss_src=ls, loss_tgt=lt, ex_s=round(ex_per_s, 1), eta=_fmt_eta(eta))
-            if rank == 0 and config.preview_every and step % config.preview_every == 0:
-                last_val = validate()
-                history["val_step"].append(step)
-                for k, v in last_val.items():
-                    history[k].append(round(v, 6))
+            t = torch.tensor([float(stop_here), float(self.stopped)], device=self.device if self.device.type == "cuda" else "cpu")
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            stop_here, self.stopped = bool(t[0] > 0), bool(t[1] > 0)
+        return stop_here or self.stopped
+
+    def _checked_step(self) -> tuple[float, float]:
+        """:meth:`one_step` with out-of-memory and divergence as one-line errors."""
+        try:
+            ls, lt = self.one_step()
+        except RuntimeError as e:
+            if _is_oom(e):
+                raise BadInput(
+                    f"--batch-size {self.batch} does not fit in {self.device.type} memory; try --batch-size {max(1, self.batch // 2)}"
+                ) from None
+            raise
+        if not (math.isfinite(ls) and math.isfinite(lt)):
+            raise BadInput(f"training diverged at step {self.step + 1} (loss is not finite); lower --lr (now {self.lr:g})")
+        return ls, lt
+
+    def _count(self, ls: float, lt: float) -> None:
+        self.step += 1
+        self.run += 1
+        self.examples += 2 * self.batch * self.world
+        self.log_acc[0] += ls
+        self.log_acc[1] += lt
+        self.log_acc[2] += 1
+        if self.step % self.config.log_every == 0:
+            self.history["step"].append(self.step)
+            self.history["source"].append(round(self.log_acc[0] / self.log_acc[2], 6))
+            self.history["target"].append(round(self.log_acc[1] / self.log_acc[2], 6))
+            self.log_acc[:] = [0.0, 0.0, 0]
+        self.last_ls, self.last_lt = ls, lt
+
+    def loop(self, reporter: Reporter) -> None:
+        """Steps until ``steps`` / ``minutes`` are done or a stop is asked for."""
+        config = self.config
+        target_steps = config.steps
+        deadline = self.session_start + config.minutes * 60 if config.minutes else None
+        reporter.start("train", total=target_steps, unit="step")
+        flag: dict[str, bool] = {"stop": False}
+        rate_t0, rate_n = time.monotonic(), 0
+        ex_per_s = 0.0
+        with _sigint_to_flag(flag):
+            while not self._should_stop(flag, deadline, reporter):
+                ls, lt = self._checked_step()
+                self._count(ls, lt)
+                rate_n += 2 * self.batch * self.world
+                el = time.monotonic() - rate_t0
+                if el > 0:
+                    ex_per_s = rate_n / el
+                if target_steps is not None:
+                    eta = (target_steps - self.run) * (time.monotonic() - self.session_start) / self.run
+                else:
+                    eta = deadline - time.monotonic() if deadline else 0.0
+                reporter.advance(1, step=self.step, loss_src=ls, loss_tgt=lt, ex_s=round(ex_per_s, 1), eta=_fmt_eta(eta))
+                if self.rank == 0 and config.preview_every and self.step % config.preview_every == 0:
+                    self.periodic_preview(reporter)
+                if config.save_every and self.step % config.save_every == 0:
+                    self.checkpoint()
+                if self.step == 1 or self.step % 50 == 0:  # keep the rate current
+                    rate_t0, rate_n = time.monotonic(), 0
+
+    def finish(self, reporter: Reporter) -> TrainSummary:
+        """The last validation and checkpoint, then the summary (or Cancelled after a stop)."""
+        out, step = self.out, self.step
+        seconds = time.monotonic() - self.session_start
+        if self.run > 0:
+            if self.rank == 0 and (not self.history["val_step"] or self.history["val_step"][-1] != step):
+                self.record_validation()
                 out.mkdir(parents=True, exist_ok=True)
-                (out / "previews").mkdir(exist_ok=True)
-                pth = out / "previews" / f"step_{step:07d}.png"
-                preview(pth)
-                previews.append(str(pth))
-                reporter.image(str(pth), f"preview at step {step}")
-                loss_curve = str(out / "loss.png")
-                write_loss_curve(loss_curve, history, f"{arch} · step {step}")
-                reporter.image(loss_curve, "loss curve")
-                vsum = [a + b for a, b in zip(history["val_source"], history["val_target"])]
-                if not plateau_noted and plateaued(vsum):
-                    plateau_noted = True
-                    reporter.note(
-                        f"validation loss has not improved by 1% over the last 5 checks (step {step}); "
-                        "more training will change little — you can stop now (Ctrl-C saves the model)"
-                    )
-            if config.save_every and step % config.save_every == 0:
-                save()
-            if step == 1 or step % 50 == 0:  # keep the rate current
-                rate_t0, rate_n = time.monotonic(), 0
-    seconds = time.monotonic() - session_start
-    if run > 0:
-        if rank == 0 and (not history["val_step"] or history["val_step"][-1] != step):
-            last_val = validate()
-            history["val_step"].append(step)
-            for k, v in last_val.items():
-                history[k].append(round(v, 6))
-            out.mkdir(parents=True, exist_ok=True)
-            loss_curve = str(out / "loss.png")
-            write_loss_curve(loss_curve, history, f"{arch} · step {step}")
-        save()
-    reporter.finish()
-    if world > 1:
-        import torch.distributed as dist
+                self.loss_curve = str(out / "loss.png")
+                write_loss_curve(self.loss_curve, self.history, f"{self.arch} · step {step}")
+            self.checkpoint()
+        reporter.finish()
+        if self.world > 1:
+            import torch.distributed as dist
 
-        dist.barrier()
-    total_ex = 2 * batch * world * run
-    summary = TrainSummary(
-        out=str(out),
-        arch=arch,
-        step=step,
-        steps_run=run,
-        seconds=round(seconds, 3),
-        examples_per_s=round(total_ex / seconds, 3) if seconds > 0 else 0.0,
-        loss_source=last_ls,
-        loss_target=last_lt,
-        val_source=last_val.get("val_source"),
-        val_target=last_val.get("val_target"),
-        val_ssim_source=last_val.get("val_ssim_source"),
-        val_ssim_target=last_val.get("val_ssim_target"),
-        plateaued=plateau_noted,
-        stopped=stopped,
-        previews=tuple(previews),
-        loss_curve=loss_curve,
-    )
-    if stopped:
-        raise Cancelled(f"stopped at step {step}; the model is saved in {out} (continue with --resume)")
-    return summary
+            dist.barrier()
+        total_ex = 2 * self.batch * self.world * self.run
+        summary = TrainSummary(
+            out=str(out),
+            arch=self.arch,
+            step=step,
+            steps_run=self.run,
+            seconds=round(seconds, 3),
+            examples_per_s=round(total_ex / seconds, 3) if seconds > 0 else 0.0,
+            loss_source=self.last_ls,
+            loss_target=self.last_lt,
+            val_source=self.last_val.get("val_source"),
+            val_target=self.last_val.get("val_target"),
+            val_ssim_source=self.last_val.get("val_ssim_source"),
+            val_ssim_target=self.last_val.get("val_ssim_target"),
+            plateaued=self.plateau_noted,
+            stopped=self.stopped,
+            previews=tuple(self.previews),
+            loss_curve=self.loss_curve,
+        )
+        if self.stopped:
+            raise Cancelled(f"stopped at step {step}; the model is saved in {out} (continue with --resume)")
+        return summary
 
 
 def _check_options(c: TrainConfig) -> None:
