@@ -4,7 +4,7 @@
   = ``%04d``). :func:`parse_pattern` returns ``None`` for a plain file name, so a caller can
   tell a sequence from a video. Frame numbers are the files' own (``1001`` …), never renumbered.
 * **Formats** — OpenEXR (half or float RGB, read and written with the ASWF ``openexr``
-  bindings, ZIP compression: lossless), PNG and TIFF at 8 or 16 bits (OpenCV reads both; PNG
+  bindings, PIZ compression: lossless), PNG and TIFF at 8 or 16 bits (OpenCV reads both; PNG
   is written by OpenCV, TIFF by :func:`encode_tiff` here, uncompressed baseline, so both can
   carry text tags). Arrays: EXR → float32 H×W×3 (the file's values, scene-linear as a rule);
   PNG/TIFF → uint8/uint16 H×W×3 as stored. Writing takes the same kinds back, plus an optional
@@ -500,7 +500,7 @@ def display8(view: np.ndarray) -> np.ndarray:
 
 
 def write_exr(path: Path, pixels: np.ndarray, pixel: PixelType, attrs: dict[str, str] | None = None) -> None:
-    """RGB or RGBA float pixels as an EXR (half or float, ZIP), with string ``attrs`` in the header."""
+    """RGB or RGBA float pixels as an EXR (half or float, PIZ), with string ``attrs`` in the header."""
     import OpenEXR
 
     if pixel not in ("half", "float"):
@@ -508,7 +508,7 @@ def write_exr(path: Path, pixels: np.ndarray, pixel: PixelType, attrs: dict[str,
     dt = np.float16 if pixel == "half" else np.float32
     names = "RGBA"[: pixels.shape[2]]
     channels = {c: np.ascontiguousarray(pixels[..., k], dtype=dt) for k, c in enumerate(names)}
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header = {"compression": OpenEXR.PIZ_COMPRESSION, "type": OpenEXR.scanlineimage}  # lossless; for grainy plates the fastest to write of the lossless kinds (bench_sequence)
     header.update({k: str(v) for k, v in (attrs or {}).items()})
     with atomic_path(path, ".exr") as tmp:
         try:
@@ -527,7 +527,7 @@ def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
     import cv2
 
     img = pixels if pixels.ndim == 2 else (pixels[..., ::-1] if pixels.shape[2] == 3 else pixels[..., [2, 1, 0, 3]])
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError("PNG encoding failed")
     data = buf.tobytes()
