@@ -34,7 +34,9 @@ def register(sub: Any) -> None:
     c.set_defaults(func=run_create)
 
     s = sp.add_parser("show", help="show the consent a faceset, a model or a consent file carries", description="Show consent records and whether each is valid now.")
-    s.add_argument("path", metavar="FACESET|MODEL|consent.json", help="a faceset folder, a model folder or a consent JSON file")
+    s.add_argument("path", metavar="FACESET|MODEL|PROJECT|consent.json",
+                   help="a faceset folder, a model folder, a project folder or a consent JSON file "
+                        "(for a file, or a project's records, also whether the evidence kept beside it is there and matches)")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     s.set_defaults(func=run_show)
 
@@ -100,11 +102,19 @@ def collect(path: str) -> dict[str, Any]:
             d = _read_json(p / "model.json")
             c = d.get("consent") if isinstance(d.get("consent"), dict) else {}
             return {"kind": "model", "id": d.get("id") or d.get("model_id"), "records": {"source": c.get("source"), "target": c.get("target")}}
-        raise BadInput(f"{p}: neither a faceset (faceset.json) nor a model (model.json)")
+        if (p / "project.json").is_file():
+            recs: dict[str, Any] = {}
+            paths: dict[str, str] = {}
+            for role in ("source", "target"):
+                f = p / "consent" / f"{role}.json"
+                recs[role] = load_consent(f, verify=False).to_dict() if f.is_file() else None
+                paths[role] = str(f)
+            return {"kind": "project", "id": None, "records": recs, "record_paths": paths}
+        raise BadInput(f"{p}: neither a faceset (faceset.json), a model (model.json) nor a project (project.json)")
     if p.is_file():
-        if p.name == "faceset.json" or p.name == "model.json":
+        if p.name in ("faceset.json", "model.json", "project.json"):
             return collect(str(p.parent))
-        return {"kind": "consent", "id": None, "records": {"consent": load_consent(p, verify=False).to_dict()}}
+        return {"kind": "consent", "id": None, "records": {"consent": load_consent(p, verify=False).to_dict()}, "record_paths": {"consent": str(p)}}
     raise BadInput(f"{p}: no such file or folder")
 
 
@@ -121,13 +131,17 @@ def _read_json(p: Path) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace, reporter: Any) -> int:
-    from facedub.safety.consent import problem, signer_of
+    from facedub.safety.consent import evidence_status, problem, signer_of
 
     info = collect(args.path)
     status = {role: (problem(rec) if rec is not None else "no consent record") for role, rec in info["records"].items()}
     signers = {role: (signer_of(rec) if rec is not None else None) for role, rec in info["records"].items()}
+    # the evidence kept beside a record file (consent/ROLE.evidence/): present, and its hash?
+    evidence = {role: evidence_status(info["record_paths"][role], rec)
+                for role, rec in info["records"].items() if rec is not None and role in (info.get("record_paths") or {})}
     if args.json:
-        print(json.dumps({**info, "problems": status, "signers": signers, "valid": all(v is None for v in status.values())}, ensure_ascii=False))
+        print(json.dumps({**info, "problems": status, "signers": signers, "evidence": evidence,
+                          "valid": all(v is None for v in status.values())}, ensure_ascii=False))
         return 0
     head = f"{args.path}: {info['kind']}" + (f" {info['id']}" if info.get("id") else "")
     print(head)
@@ -144,6 +158,14 @@ def run_show(args: argparse.Namespace, reporter: Any) -> int:
             print("    synthetic identity (AI-generated, no real person)")
         if rec.get("evidence_sha256"):
             print(f"    evidence: {rec.get('evidence_file')} sha256 {rec.get('evidence_sha256')}")
+            ev = evidence.get(role)
+            if ev is not None:
+                if not ev["present"]:
+                    print(f"    evidence file: NOT KEPT (no {ev['path']})")
+                elif ev["matches"]:
+                    print(f"    evidence file: kept at {ev['path']}, sha256 matches")
+                else:
+                    print(f"    evidence file: kept at {ev['path']}, sha256 DOES NOT MATCH the record (changed after recording)")
         sg = signers[role]
         if sg is None:
             print("    signed: no (unsigned record)")

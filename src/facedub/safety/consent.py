@@ -387,6 +387,55 @@ def verify_evidence(record: ConsentRecord, evidence: str | os.PathLike[str]) -> 
 
 
 # ----------------------------------------------------------------------------------------
+# The evidence file kept beside its record
+
+EVIDENCE_SUFFIX = ".evidence"  # consent/source.json -> consent/source.evidence/<evidence file>
+
+
+def evidence_copy_path(record_path: str | os.PathLike[str], record: ConsentRecord | Mapping[str, Any]) -> Path | None:
+    """Where the evidence of the record saved at ``record_path`` is kept (None: no evidence)."""
+    name = record.evidence_file if isinstance(record, ConsentRecord) else record.get("evidence_file")
+    if not name:
+        return None
+    base = Path(str(name).replace("\\", "/")).name or "evidence"
+    rp = Path(record_path)
+    return rp.parent / f"{rp.stem}{EVIDENCE_SUFFIX}" / base
+
+
+def keep_evidence(record: ConsentRecord, record_path: str | os.PathLike[str], evidence: str | os.PathLike[str]) -> Path:
+    """Copy ``evidence`` (the file the record was made from) beside the saved record, atomically.
+    BadInput when the file is not the one the record's hash pins."""
+    import shutil
+
+    from facedub.fileio import atomic_path
+
+    dest = evidence_copy_path(record_path, record)
+    if dest is None:
+        raise BadInput(f"consent record {record.id}: names no evidence file to keep")
+    if not verify_evidence(record, evidence):
+        raise BadInput(f"{evidence}: not the evidence file consent record {record.id} was made from (sha256 differs)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(evidence, tmp)
+    if sha256_file(dest) != record.evidence_sha256:  # a copy that changed on the way is no evidence
+        dest.unlink(missing_ok=True)
+        raise BadInput(f"{dest}: the kept copy of the evidence does not match its hash; not kept")
+    return dest
+
+
+def evidence_status(record_path: str | os.PathLike[str], record: ConsentRecord | Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the evidence kept beside a saved record is there and matches the record's hash:
+    ``{"expected": bool, "path": str|None, "present": bool, "matches": bool|None}``."""
+    want = record.evidence_sha256 if isinstance(record, ConsentRecord) else record.get("evidence_sha256")
+    dest = evidence_copy_path(record_path, record)
+    if not want or dest is None:
+        return {"expected": False, "path": None, "present": False, "matches": None}
+    present = dest.is_file()
+    matches = (sha256_file(dest) == want) if present else None
+    return {"expected": True, "path": str(dest), "present": present, "matches": matches}
+
+
+# ----------------------------------------------------------------------------------------
 # Binding a record to a faceset, and the record of every change
 
 HISTORY_JSON = "consent_history.json"  # in the faceset folder: every bind and rebind

@@ -93,8 +93,28 @@ def record_consent(
 
     check_output(out, inputs=[evidence], create_parents=True)
     out.parent.mkdir(parents=True, exist_ok=True)
+    kept = None
+    if evidence:
+        # Gradio's upload cache is purged and is the one folder browsers may fetch: the
+        # evidence is copied beside the record (consent/ROLE.evidence/), where it stays private.
+        from facedub.safety.consent import keep_evidence
+
+        kept = keep_evidence(record, out, evidence)
     save_consent(record, out)
+    _drop_old_evidence(out, kept)
     return record.to_dict()
+
+
+def _drop_old_evidence(record_path: Path, kept: Path | None) -> None:
+    """Remove evidence of a record this one replaced (the folder holds one record's evidence)."""
+    from facedub.safety.consent import EVIDENCE_SUFFIX
+
+    folder = record_path.parent / f"{record_path.stem}{EVIDENCE_SUFFIX}"
+    if not folder.is_dir():
+        return
+    for f in folder.iterdir():
+        if f.is_file() and (kept is None or f.name != kept.name):
+            f.unlink(missing_ok=True)
 
 
 # --- jobs --------------------------------------------------------------------------------
