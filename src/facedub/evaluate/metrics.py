@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from facedub.faces.align import LM68_LEFT_BROW, LM68_LEFT_EYE, LM68_MOUTH, LM68_RIGHT_BROW, LM68_RIGHT_EYE, umeyama
-from facedub.faces.identity import MATCH_DISTANCE  # facedub's same-person threshold (0.5; dlib's own is 0.6)
+from facedub.faces.identity import MATCH_DISTANCE, SAME_PERSON_DISTANCE  # noqa: F401 - facedub's (0.5) and dlib's (0.6) thresholds; evaluate.core reads M.SAME_PERSON_DISTANCE
 
 # Points that barely move with expression: the four eye corners and the nose (bridge, tip and
 # base). The similarity transform between two faces is fitted on these alone, so that an open
