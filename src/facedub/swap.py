@@ -202,16 +202,20 @@ def _train_budget(config: SwapConfig, meta: dict[str, Any] | None) -> tuple[int 
     return (0, None) if left < 0.25 else (None, left)
 
 
-def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummary:
-    """Run (or resume) the whole chain. Raises the stages' own errors unchanged."""
-    from facedub.evaluate.core import EvalConfig, evaluate
-    from facedub.extract import ExtractConfig, extract_faceset
-    from facedub.faceset import load_faceset
-    from facedub.model.checkpoint import read_meta
-    from facedub.project import create_project, open_project, set_inputs
-    from facedub.safety.verify import verify_file
-    from facedub.train import TrainConfig, train
-    from facedub.convert.pipeline import convert_video
+def project_lock_for_swap(project_root: str | os.PathLike[str]) -> Any:
+    """The project's one-job lock as ``facedub swap`` takes it (the web app's jobs take the same)."""
+    from facedub.project_lock import ProjectLock
+
+    return ProjectLock(project_root, f"swap-cli-{os.getpid()}", "facedub swap (command line)")
+
+
+def run_swap(config: SwapConfig, reporter: Reporter | None = None, hold_lock: bool = True) -> SwapSummary:
+    """Run (or resume) the whole chain. Raises the stages' own errors unchanged.
+
+    With ``hold_lock`` the project's one-job lock is held from the moment the project folder
+    exists to the end (:mod:`facedub.project_lock`); a web-app job, which holds it already,
+    passes False. ProjectBusy (a BadInput) when another job runs in the project."""
+    from facedub.project import create_project, open_project
 
     reporter = reporter or NullReporter()
     out = Path(config.out).absolute()
@@ -221,6 +225,24 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None) -> SwapSummar
     _check_before_work(config, out, target, sources, pdir, reporter)
 
     project = open_project(pdir) if (pdir / "project.json").is_file() else create_project(pdir.parent, pdir.name)
+    lock = project_lock_for_swap(project.root).acquire() if hold_lock else None
+    try:
+        return _run_in_project(config, reporter, project, out, target, sources)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_in_project(config: SwapConfig, reporter: Reporter, project: Any, out: Path, target: Path, sources: list[Path]) -> SwapSummary:
+    from facedub.evaluate.core import EvalConfig, evaluate
+    from facedub.extract import ExtractConfig, extract_faceset
+    from facedub.faceset import load_faceset
+    from facedub.model.checkpoint import read_meta
+    from facedub.project import set_inputs
+    from facedub.safety.verify import verify_file
+    from facedub.train import TrainConfig, train
+    from facedub.convert.pipeline import convert_video
+
     project = set_inputs(project, "source", [str(s) for s in sources])
     project = set_inputs(project, "target", [str(target)])
     reporter.note(f"project folder: {project.root}")

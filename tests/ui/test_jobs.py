@@ -124,9 +124,89 @@ def test_stale_running_job_is_interrupted(tmp_path):
     assert jm.latest(tmp_path)["status"] == "interrupted"
     jm.start(tmp_path, "train", lambda rep: None)  # not blocked by the dead one
     assert jm.wait(tmp_path, 10)
-    # a live foreign process blocks
-    alive = dict(dead, id="20000101-000001-000-train", pid=os.getppid())
-    (tmp_path / "jobs" / f"{alive['id']}.json").write_text(json.dumps(alive))
-    with pytest.raises(JobBusy, match="another process"):
-        jm.start(tmp_path, "train", lambda rep: None)
-    assert len(list_jobs(tmp_path / "jobs")) == 3
+    assert len(list_jobs(tmp_path / "jobs")) == 2
+
+
+_HOLD = """
+import sys, time
+from facedub.project_lock import ProjectLock
+lock = ProjectLock(sys.argv[1], "20000101-000001-000-train", "Training elsewhere").acquire()
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_two_processes_cannot_both_hold_the_lock(tmp_path):
+    import subprocess
+    import sys
+
+    from facedub.project_lock import ProjectBusy, ProjectLock, holder
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path), "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert holder(tmp_path)["pid"] == proc.pid
+        with pytest.raises(ProjectBusy, match=f"another process \\(pid {proc.pid}\\).*Training elsewhere"):
+            ProjectLock(tmp_path, "x").acquire()
+        jm = JobManager()
+        with pytest.raises(JobBusy, match="another process"):
+            jm.start(tmp_path, "train", lambda rep: None)
+        assert jm.stop(tmp_path)  # a stop request for the other process's job
+        assert (tmp_path / "jobs" / "20000101-000001-000-train.stop").is_file()
+    finally:
+        proc.kill()
+        proc.wait()
+    # the holder died without releasing: the kernel dropped the lock, nothing is stale
+    assert holder(tmp_path) is None
+    with ProjectLock(tmp_path, "mine") as lock:
+        assert lock.held and holder(tmp_path)["job"] == "mine"
+        with pytest.raises(ProjectBusy):  # a second holder in the same process is refused too
+            ProjectLock(tmp_path, "again").acquire()
+    assert holder(tmp_path) is None
+
+
+def test_cli_swap_takes_the_same_lock(tmp_path):
+    from facedub.project_lock import ProjectBusy
+    from facedub.swap import project_lock_for_swap
+
+    jm = JobManager()
+    started = threading.Event()
+    release = threading.Event()
+
+    def hold(rep):
+        started.set()
+        release.wait(10)
+
+    jm.start(tmp_path, "swap", hold, "Swap")
+    started.wait(5)
+    try:
+        with pytest.raises(ProjectBusy, match="Swap"):
+            project_lock_for_swap(tmp_path).acquire()
+    finally:
+        release.set()
+        jm.wait(tmp_path, 10)
+    with project_lock_for_swap(tmp_path):
+        with pytest.raises(JobBusy):
+            jm.start(tmp_path, "train", lambda rep: None)
+
+
+def test_poll_reads_only_the_newest_record_and_old_ones_are_pruned(tmp_path):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    for i in range(60):
+        kind = "extract" if i == 0 else "train"
+        jid = f"20000101-0000{i // 60:02d}-{i:03d}-{kind}"
+        (jobs / f"{jid}.json").write_text(json.dumps({"id": jid, "kind": kind, "status": "done"}))
+        (jobs / f"{jid}.log").write_text("Traceback ...")
+    jm = JobManager(keep_jobs=10)
+    for _ in range(5):
+        assert jm.latest(tmp_path)["id"] == "20000101-000000-059-train"
+        assert jm.latest(tmp_path, "extract")["id"] == "20000101-000000-000-extract"
+    assert jm.reads == 2  # two files parsed once each, however often the page polls
+    jid = jm.start(tmp_path, "convert", lambda rep: None)
+    assert jm.wait(tmp_path, 10)
+    left = sorted(p.stem for p in jobs.glob("*.json"))
+    assert len(left) == 12 and jid in left  # 10 newest + the newest extract kept, + the new job
+    assert "20000101-000000-000-extract" in left and "20000101-000000-001-train" not in left
+    assert not (jobs / "20000101-000000-001-train.log").exists()
+    assert jm.latest(tmp_path)["id"] == jid

@@ -25,7 +25,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only). Another address "
-                        "exposes the app and your projects to the network: a warning is printed")
+                        "exposes the app to the network: every page, upload, file and API request then "
+                        "needs the access token, and typing paths on this computer is off unless --allow-paths")
+    p.add_argument("--token", default=None,
+                   help="access token to require (at least 8 characters; default $FACEDUB_UI_TOKEN, or a random "
+                        "one made and printed once at start when --host is not 127.0.0.1)")
+    p.add_argument("--allow-paths", nargs="+", metavar="FOLDER", default=None,
+                   help="let visitors type paths of files inside these folders (default: any path on 127.0.0.1, "
+                        "none when shared)")
+    p.add_argument("--project-quota", default="20gb",
+                   help="most a project may hold in uploads (videos and consent evidence), e.g. 2gb (default 20gb)")
     limit(p, p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)"), lo=1, hi=65535)
     p.add_argument("--projects", default=os.environ.get("FACEDUB_PROJECTS", DEFAULT_PROJECTS),
                    help=f"folder holding the projects (default $FACEDUB_PROJECTS or {DEFAULT_PROJECTS})")
@@ -36,7 +45,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.errors import BadInput
-    from facedub.ui.server import is_loopback, serve
+    from facedub.ui.server import TOKEN_ENV, is_loopback, resolve_token, serve, settings_for
 
     if not 0 < args.port < 65536:
         raise BadInput(f"--port {args.port}: not a port number (1-65535)")
@@ -51,11 +60,19 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BadInput(f"{root}: cannot create projects folder ({e.strerror})") from None
+    token = resolve_token(args.host, args.token)
+    settings = settings_for(args.host, args.allow_paths, args.project_quota)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown}:{args.port}/"
     if not is_loopback(args.host):
         reporter.note(
-            f"warning: listening on {args.host}: anyone who can reach this address can use the app, "
-            "read your projects and run jobs. There is no login."
+            f"warning: listening on {args.host}: anyone who can reach this address and has the token can use the app, "
+            "read your projects and run jobs."
         )
-    reporter.note(f"facedub ui: http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/  (projects in {root.resolve()}; Ctrl-C to stop)")
-    serve(root, host=args.host, port=args.port, max_upload=args.max_upload)
+    if token and not (args.token or os.environ.get(TOKEN_ENV)):
+        url += f"?token={token}"  # made now: printed this once, never stored
+    elif token:
+        url += "?token=<your token>"
+    reporter.note(f"facedub ui: {url}  (projects in {root.resolve()}; Ctrl-C to stop)")
+    serve(root, host=args.host, port=args.port, max_upload=args.max_upload, token=token, settings=settings)
     return 0

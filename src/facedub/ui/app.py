@@ -32,6 +32,7 @@ from facedub.project import (
 )
 from facedub.ui import tasks
 from facedub.ui.jobs import FINISHED, JobManager
+from facedub.ui.settings import UiSettings, check_quota
 
 GALLERY_MAX = 300  # crops shown per faceset (the newest are cut when there are more)
 TICK_S = 1.0
@@ -83,8 +84,12 @@ def msg_err(text: str) -> str:
     return f'<div class="fd-msg err" id="fd-msg-err">{_esc(text)}</div>'
 
 
-def _guard(fn: Callable[..., Any], n_out: int) -> Callable[..., Any]:
-    """Wrap a handler whose LAST output is the message box: errors become a plain message."""
+ERROR_LOG = "ui-errors.log"  # in the projects root: tracebacks of handler bugs (the page shows one line)
+
+
+def _guard(fn: Callable[..., Any], n_out: int, log: Path | None = None) -> Callable[..., Any]:
+    """Wrap a handler whose LAST output is the message box: errors become a plain message.
+    An unexpected exception's traceback goes to ``log`` (not to the page)."""
 
     def wrapper(*args: Any) -> Any:
         try:
@@ -93,11 +98,26 @@ def _guard(fn: Callable[..., Any], n_out: int) -> Callable[..., Any]:
             out = [gr.skip()] * (n_out - 1) + [msg_err(str(e))]
         except Exception as e:  # a bug: still one line, no traceback
             first = str(e).splitlines()[0] if str(e) else ""
-            out = [gr.skip()] * (n_out - 1) + [msg_err(f"internal error: {type(e).__name__}: {first}")]
+            text = f"internal error: {type(e).__name__}: {first}"
+            if log is not None:
+                try:
+                    import traceback
+
+                    with open(log, "a", encoding="utf-8") as f:
+                        f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC {getattr(fn, '__name__', 'handler')}\n")
+                        f.write(traceback.format_exc())
+                    text += f" (details in {log.name})"
+                except OSError:
+                    pass
+            out = [gr.skip()] * (n_out - 1) + [msg_err(text)]
         return out[0] if n_out == 1 else tuple(out)
 
     wrapper.__name__ = getattr(fn, "__name__", "handler")
     return wrapper
+
+
+def _guarding(root: Path) -> Callable[[Callable[..., Any], int], Callable[..., Any]]:
+    return lambda fn, n_out: _guard(fn, n_out, root / ERROR_LOG)
 
 
 # --- pieces of the page, as plain functions of the job state (unit-testable) ------------
@@ -282,10 +302,12 @@ def inputs_md(p: Project | None, role: str) -> str:
 
 
 # --- the app ---------------------------------------------------------------------------
-def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.Blocks:
+def build_app(projects_root: str | Path, jobs: JobManager | None = None, settings: UiSettings | None = None) -> gr.Blocks:
     root = Path(projects_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     jm = jobs or JobManager()
+    cfg = settings or UiSettings()
+    _guard = _guarding(root)
     ch = tasks.choices()
     conv_defaults = tasks.convert_settings(ch["mask"][0], ch["color"][0], ch["blend"][0])  # slider starting values
 
@@ -356,7 +378,8 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
                             gr.Markdown(f"### {role.capitalize()}")
                             w = {
                                 "upload": gr.File(label=f"Upload {role} video(s) or images", file_count="multiple", type="filepath", elem_id=f"{role}-upload"),
-                                "path": gr.Textbox(label="…or a path on this computer (one per line)", lines=2, elem_id=f"{role}-path"),
+                                "path": gr.Textbox(label="…or a path on this computer (one per line)", lines=2, elem_id=f"{role}-path",
+                                                   visible=cfg.paths_enabled),
                             }
                             w["use"] = gr.Button(f"Use these {role} files", elem_id=f"{role}-use")
                             w["inputs"] = gr.Markdown("", elem_id=f"{role}-inputs")
@@ -445,6 +468,7 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
 
             def on_consent(name, subject, granted_by, scope, expires, evidence, synthetic, _role=role):
                 p = get(name)
+                check_quota(cfg, p.root, [evidence] if evidence else [])
                 tasks.record_consent(p, _role, subject, granted_by, scope, expires, evidence, synthetic)
                 return consent_md(p, _role), project_md(p), msg_ok(f"{_role.capitalize()} consent saved.")
 
@@ -457,12 +481,12 @@ def build_app(projects_root: str | Path, jobs: JobManager | None = None) -> gr.B
             def on_use(name, uploads, path_text, _role=role):
                 p = get(name)
                 files: list[str] = []
-                for up in uploads or []:
-                    up_path = up if isinstance(up, str) else getattr(up, "name", str(up))
+                typed = [cfg.check_local_path(line.strip()) for line in (path_text or "").splitlines() if line.strip()]
+                ups = [up if isinstance(up, str) else getattr(up, "name", str(up)) for up in uploads or []]
+                check_quota(cfg, p.root, ups)
+                for up_path in ups:
                     files.append(str(import_upload(p, _role, up_path)))
-                for line in (path_text or "").splitlines():
-                    if line.strip():
-                        files.append(line.strip())
+                files.extend(typed)
                 if not files:
                     raise FacedubError(f"{_role}: upload a file or type a path first")
                 p = set_inputs(p, _role, files)

@@ -25,31 +25,23 @@ from typing import Any, Callable, Literal
 
 from facedub.errors import BadInput, Cancelled, ConsentMissing, ContentRefused, FacedubError
 from facedub.fileio import write_json
+from facedub.project_lock import ProjectBusy, ProjectLock, holder
 
 Status = Literal["running", "done", "failed", "refused", "cancelled", "interrupted"]
 FINISHED = ("done", "failed", "refused", "cancelled", "interrupted")
 
 MAX_NOTES = 50
 MAX_HISTORY = 400
+KEEP_JOBS = 40  # job records kept per project (older ones, with their logs and plots, are pruned)
 WRITE_EVERY_S = 0.5
 
 
-class JobBusy(BadInput):
-    """Another job of the same project is still running."""
+class JobBusy(ProjectBusy):
+    """Another job of the same project is still running (here or in another process)."""
 
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _jsonable(v: Any) -> Any:
@@ -204,8 +196,8 @@ def _classify(e: BaseException) -> tuple[str, str]:
 
 
 def list_jobs(jobs_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """All job states of a project, oldest first. Jobs recorded as running by a process that
-    is gone are reported as ``interrupted``."""
+    """All job states of a project, oldest first (reads every record: for tools and tests;
+    the page reads only the newest, see :meth:`JobManager.latest`)."""
     folder = Path(jobs_dir)
     out = []
     if not folder.is_dir():
@@ -221,12 +213,52 @@ def list_jobs(jobs_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return out
 
 
-class JobManager:
-    """Starts, tracks and stops jobs. One manager per server process."""
+def _job_files(jobs_dir: Path, kind: str | None = None) -> list[Path]:
+    """Job record files, oldest first, by name alone (ids start with the UTC time; no reads)."""
+    if not jobs_dir.is_dir():
+        return []
+    pattern = f"*-{kind}.json" if kind else "*.json"
+    return sorted(jobs_dir.glob(pattern), key=lambda p: p.name)
 
-    def __init__(self) -> None:
+
+def prune_jobs(jobs_dir: str | os.PathLike[str], keep: int = KEEP_JOBS) -> list[str]:
+    """Delete all but the newest ``keep`` job records (with their log, stop file and loss
+    plot), always keeping the newest of each kind. Returns the ids removed."""
+    folder = Path(jobs_dir)
+    files = _job_files(folder)
+    if len(files) <= keep:
+        return []
+    newest_of_kind: dict[str, Path] = {}
+    for f in files:
+        newest_of_kind[f.stem.rsplit("-", 1)[-1]] = f
+    protect = set(newest_of_kind.values())
+    removed = []
+    for f in files[: len(files) - keep]:
+        if f in protect:
+            continue
+        jid = f.stem
+        for extra in (f, folder / f"{jid}.log", folder / f"{jid}.stop", folder / f"{jid}-loss.png"):
+            try:
+                extra.unlink(missing_ok=True)
+            except OSError:
+                pass
+        removed.append(jid)
+    return removed
+
+
+class JobManager:
+    """Starts, tracks and stops jobs. One manager per server process.
+
+    One job per project: inside this process by the table of running jobs, across processes
+    by :class:`facedub.project_lock.ProjectLock` (the same lock ``facedub swap`` takes).
+    """
+
+    def __init__(self, keep_jobs: int = KEEP_JOBS) -> None:
         self._lock = threading.Lock()
         self._running: dict[str, tuple[JobReporter, threading.Thread]] = {}  # project root → job
+        self._cache: dict[str, tuple[float, int, dict[str, Any]]] = {}  # record path → (mtime, size, state)
+        self.keep_jobs = keep_jobs
+        self.reads = 0  # job files parsed (the poll's cost; see tests)
 
     @staticmethod
     def _key(project_root: Path) -> str:
@@ -255,40 +287,43 @@ class JobManager:
             item = self._running.get(key)
             if item and item[1].is_alive():
                 raise JobBusy(f"{project_root}: a job is already running ({item[0].state['label']}); stop it or wait")
-            other = self._foreign_running(jobs_dir)
-            if other is not None:
-                raise JobBusy(f"{project_root}: another process runs a job here ({other.get('label', other.get('kind'))})")
             job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{int(time.time() * 1000) % 1000:03d}-{kind}"
-            rep = JobReporter(jobs_dir, job_id, kind, label)
-            rep._save(force=True)
-            th = threading.Thread(target=self._run, args=(rep, fn), name=f"facedub-job-{job_id}", daemon=True)
-            self._running[key] = (rep, th)
-            th.start()
+            lock = ProjectLock(project_root, job_id, label or kind)
+            try:
+                lock.acquire()
+            except ProjectBusy as e:
+                raise JobBusy(str(e)) from None
+            try:
+                prune_jobs(jobs_dir, self.keep_jobs)
+                rep = JobReporter(jobs_dir, job_id, kind, label)
+                rep._save(force=True)
+                th = threading.Thread(target=self._run, args=(rep, fn, lock), name=f"facedub-job-{job_id}", daemon=True)
+                self._running[key] = (rep, th)
+                th.start()
+            except BaseException:
+                lock.release()
+                raise
         return job_id
 
-    def _foreign_running(self, jobs_dir: Path) -> dict[str, Any] | None:
-        for s in list_jobs(jobs_dir):
-            pid = s.get("pid")
-            if s.get("status") == "running" and isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
-                return s
-        return None
-
     @staticmethod
-    def _run(rep: JobReporter, fn: Callable[[JobReporter], dict[str, Any] | None]) -> None:
+    def _run(rep: JobReporter, fn: Callable[[JobReporter], dict[str, Any] | None], lock: ProjectLock) -> None:
         try:
-            result = fn(rep)
-        except BaseException as e:  # noqa: BLE001 - every failure becomes a message
-            status, msg = _classify(e)
-            if status == "failed" and not isinstance(e, FacedubError):
-                try:
-                    (rep.jobs_dir / f"{rep.state['id']}.log").write_text(traceback.format_exc(), encoding="utf-8")
-                except OSError:
-                    pass
-            rep.end(status, error=msg)
-            return
-        result = result if isinstance(result, dict) else None
-        # a stage that stops cleanly on request (train saves and returns) still counts as stopped
-        rep.end("cancelled" if (result or {}).get("stopped") else "done", result=result)
+            try:
+                result = fn(rep)
+            except BaseException as e:  # noqa: BLE001 - every failure becomes a message
+                status, msg = _classify(e)
+                if status == "failed" and not isinstance(e, FacedubError):
+                    try:
+                        (rep.jobs_dir / f"{rep.state['id']}.log").write_text(traceback.format_exc(), encoding="utf-8")
+                    except OSError:
+                        pass
+                rep.end(status, error=msg)
+                return
+            result = result if isinstance(result, dict) else None
+            # a stage that stops cleanly on request (train saves and returns) still counts as stopped
+            rep.end("cancelled" if (result or {}).get("stopped") else "done", result=result)
+        finally:
+            lock.release()
 
     def stop(self, project_root: Path) -> bool:
         """Ask the project's running job to stop. True when there was one."""
@@ -297,10 +332,9 @@ class JobManager:
             rep.request_stop()
             return True
         # a job of another process: leave a stop file it polls
-        jobs_dir = Path(project_root) / "jobs"
-        other = self._foreign_running(jobs_dir) if jobs_dir.is_dir() else None
-        if other is not None:
-            (jobs_dir / f"{other['id']}.stop").touch()
+        other = holder(project_root)
+        if other and other.get("job"):
+            (Path(project_root) / "jobs" / f"{other['job']}.stop").touch()
             return True
         return False
 
@@ -312,18 +346,47 @@ class JobManager:
         item[1].join(timeout)
         return not item[1].is_alive()
 
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        """One job record, parsed again only when the file changed since the last read."""
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        hit = self._cache.get(str(path))
+        if hit and hit[0] == st.st_mtime and hit[1] == st.st_size:
+            return hit[2]
+        try:
+            s = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        self.reads += 1
+        if not isinstance(s, dict) or "id" not in s:
+            return None
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[str(path)] = (st.st_mtime, st.st_size, s)
+        return s
+
     def latest(self, project_root: Path, kind: str | None = None) -> dict[str, Any] | None:
-        """The newest job state of the project (optionally of one kind), live if running here."""
+        """The newest job state of the project (optionally of one kind), live if running here.
+        Reads at most the newest record file, and only when it changed."""
         rep = self.active(project_root)
         if rep is not None and (kind is None or rep.state["kind"] == kind):
             return rep.snapshot()
-        jobs = [s for s in list_jobs(Path(project_root) / "jobs") if kind is None or s.get("kind") == kind]
-        if not jobs:
+        s = None
+        for f in reversed(_job_files(Path(project_root) / "jobs", kind)):
+            s = self._read(f)
+            if s is not None:
+                break
+        if s is None:
             return None
-        s = jobs[-1]
         if s.get("status") == "running":
             pid = s.get("pid")
-            mine = pid == os.getpid()
-            if (mine and rep is None) or (not mine and not (isinstance(pid, int) and _pid_alive(pid))):
+            if pid == os.getpid():
+                gone = rep is None or rep.state["id"] != s.get("id")
+            else:
+                who = holder(project_root)
+                gone = not who or who.get("job") != s.get("id")
+            if gone:
                 s = dict(s, status="interrupted", error="the app stopped while this job ran; start it again to resume")
         return s
