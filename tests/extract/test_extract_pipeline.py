@@ -173,3 +173,20 @@ def test_checkpoints_never_name_missing_crops_and_ctrl_c_is_safe(shared_data: Pa
     # resume from there
     s = extract_faceset([shared_data.joinpath(*AIFACE1)], out, ExtractConfig(every=4, max_frames=3))
     assert [f.frame for f in load_faceset(out).faces][-3:] == [48, 52, 56] and s.faces_total == 15
+
+
+def test_crops_are_lossless_png_at_every_compression_level(tmp_path: Path) -> None:
+    """The fixed row filters of the fast levels (see _png_params) change the file, never the pixels."""
+    from facedub.extract.pipeline import _write_crop
+
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    crop[:128] = np.linspace(0, 255, CROP_SIZE, dtype=np.uint8)[None, :, None]  # smooth half: filters matter
+    sizes = {}
+    for level in (0, 1, 9):
+        path = tmp_path / f"c{level}.png"
+        _write_crop(path, crop, level)
+        assert np.array_equal(load_crop(tmp_path, path.name), crop), level
+        sizes[level] = path.stat().st_size
+    assert sizes[0] > CROP_SIZE * CROP_SIZE * 3  # level 0: stored
+    assert sizes[1] < sizes[0]

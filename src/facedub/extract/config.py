@@ -32,7 +32,7 @@ class ExtractConfig:
     max_frames: int | None = None  # stop each source after this many sampled frames (previews, tests); resumable
     checkpoint_seconds: float = 15.0  # rewrite faceset.json this often during long videos (stretched so rewrites stay < 5 % of the time); 0 = every frame
     writers: int = 2  # threads encoding PNG crops
-    png_compress: int = 1  # zlib level of the crops (1 = fast, 9 = small)
+    png_compress: int = 1  # zlib level of the crops (1 = fast, Paeth filter + Huffman only; 0 = stored, ~2× the disk; 9 = small)
 
     def __post_init__(self) -> None:
         from facedub.errors import BadInput

@@ -623,15 +623,31 @@ def _submit_png(run: _Run, pool: ThreadPoolExecutor, path: Path, crop: np.ndarra
     run.pending.append(pool.submit(_write_crop, path, crop, run.config.png_compress))
 
 
-def _write_crop(path: Path, rgb: np.ndarray, level: int) -> None:
-    """PNG-encode with OpenCV (GIL released; zlib Huffman-only at the fast levels: ~20 % quicker
-    than PIL for the same size) and write atomically. No fsync per crop: faceset.json, which
-    is synced, is written only after its crops are on disk."""
+def _png_params(level: int) -> list[int]:
+    """OpenCV PNG settings for a zlib ``level``.
+
+    One fixed row filter instead of libpng's adaptive choice, which tries all five filters on
+    every row and costs more than the compression at the fast levels. Measured on 256² crops
+    of the 512² clip: level 1 Huffman-only with Paeth 3.4–3.6 ms a crop and 93.6 KiB, against
+    4.5–6.1 ms and 93.2 KiB adaptive; level 0 stores the pixels unfiltered (0.3 ms, 193 KiB;
+    adaptive filtering there took 2.4 ms for nothing). Above level 1 the adaptive filters stay.
+    """
     import cv2
 
     params = [cv2.IMWRITE_PNG_COMPRESSION, int(level)]
-    if level <= 1:
-        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    if level <= 0:
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+    elif level == 1:
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
+    return params
+
+
+def _write_crop(path: Path, rgb: np.ndarray, level: int) -> None:
+    """PNG-encode with OpenCV (GIL released; see _png_params) and write atomically. No fsync
+    per crop: faceset.json, which is synced, is written only after its crops are on disk."""
+    import cv2
+
+    params = _png_params(level)
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), params)
     if not ok:
         raise OSError(f"PNG encoding failed for {path.name}")
