@@ -772,3 +772,30 @@ def test_two_faces_crossing_are_checked_again_when_they_part():
     # Checked when first seen (2) and again, both, when they parted (2 more); the whole way
     # otherwise from the cache.
     assert Enc.calls == 2 + 2 * len(parted)
+
+
+def test_on_paste_hook_gives_the_exact_paste_alpha_and_changes_nothing(video, tmp_path, monkeypatch):
+    """The hook sees every frame in order with the alpha the blend used: pixels with alpha 0
+    are the plate's, the rest come from the face; the written video is the same with or without it."""
+    import facedub.safety.provenance as prov
+
+    monkeypatch.setattr(prov, "new_output_id", lambda: "00000000abcd")  # same watermark in both runs
+    cfg = ConvertConfig(max_frames=12, visible_label=False)
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    convert_video(video, helpers.InvertNet(), a, cfg, detector=helpers.FakeDetector((H, W), present=lambda i: i < 8))
+    records = []
+    convert_video(video, helpers.InvertNet(), b, cfg, detector=helpers.FakeDetector((H, W), present=lambda i: i < 8), on_paste=lambda r: records.append(
+        (r.index, r.region, None if r.alpha is None else r.alpha.copy(), r.landmarks, r.plate.copy(), r.composite.copy())))
+    assert [r[0] for r in records] == list(range(12))
+    assert all(np.array_equal(x, y) for x, y in zip(_decode(a), _decode(b)))
+    for index, region, alpha, lm, plate, comp in records:
+        if index >= 8:  # no face: nothing pasted, nothing changed
+            assert alpha is None and lm is None and np.array_equal(plate, comp)
+            continue
+        full = np.zeros(plate.shape[:2], np.float32)
+        full[region.slices()] = alpha
+        changed = np.any(plate != comp, axis=2)
+        assert not changed[full == 0].any()
+        inverted = full >= 0.99  # the stand-in inverts the face: full alpha changes every pixel
+        assert inverted.sum() > 100 and changed[inverted].mean() > 0.95
+        assert lm.shape == (68, 2)

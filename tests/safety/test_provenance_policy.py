@@ -152,3 +152,29 @@ def test_verify_unmarked_and_bad_input(tmp_path):
     (tmp_path / "junk.mp4").write_bytes(b"junk")
     with pytest.raises(BadInput):
         verify_file(tmp_path / "junk.mp4")
+
+
+def test_pristine_clip_verifies_as_pristine_not_as_a_swap(tmp_path):
+    ctx = policy.begin_pristine(tmp_path / "real.mp4", ("c1", "c2"), {"crf": 18})
+    assert ctx.labeler is None and ctx.info.pristine
+    out = tmp_path / "real.mp4"
+    encode_h264([policy.mark_frame(f, ctx) for f in textured_frames(12, (256, 256))], out)
+    mp = policy.finalize_output(out, ctx)
+    man = json.loads(mp.read_text())
+    assert man["kind"] == "pristine" and man["ai_generated"] is False and man["c2pa"] is False
+    r = verify_file(out)
+    assert r.marked and r.pristine and r.output_id == ctx.output_id
+    assert r.watermark.found and r.watermark.pristine
+    assert r.tags.tags.get(prov.TAG_KIND) == "pristine" and not r.c2pa.present
+    assert "pristine facedub dataset clip" in r.summary_lines()[0]
+    # stripped of every tag: the pixels alone still say pristine
+    stripped = tmp_path / "stripped.mp4"
+    encode_h264(decode_all(out), stripped, crf=23)
+    r2 = verify_file(stripped)
+    assert not r2.tags.found and r2.watermark.found and r2.pristine
+    # a swap is never read as pristine
+    ctx2, swap, _ = _write_output(tmp_path)
+    r3 = verify_file(swap)
+    assert r3.marked and not r3.pristine and not r3.watermark.pristine
+    with pytest.raises(ConsentMissing):
+        policy.begin_pristine(out, ())

@@ -186,3 +186,32 @@ def test_no_false_positive_on_shared_media(shared_data):
     for p in files:
         r = verify_file(p, max_frames=16)
         assert not r.watermark.found and not r.marked, p
+
+
+def test_pristine_marker_is_read_as_pristine_with_its_id():
+    f = textured_frames(4, (256, 256))
+    for pristine in (False, True):
+        w = wm.Watermarker(OID, pristine=pristine)
+        r = wm.decode([w.embed(x) for x in f])
+        assert r.found and r.output_id == OID
+        assert r.pristine is pristine
+    # the two markers give different codewords for the same id
+    assert not np.array_equal(wm.encode_payload(OID), wm.encode_payload(OID, pristine=True))
+
+
+def test_pasted_cells_given_directly_give_the_swap_s_amplitude():
+    """A real clip marked with its swapped twin's changed cells gets the same levels per cell."""
+    plate = textured_frames(1, (256, 256))[0]
+    swapped = plate.copy()
+    swapped[96:160, 96:160] = 255 - swapped[96:160, 96:160]  # a "pasted face"
+    face = np.array([[90, 90], [166, 90], [166, 166], [90, 166]], float)
+    a = wm.Watermarker(OID)
+    b = wm.Watermarker(OID, pristine=True)
+    swap_delta = a.embed(swapped, face, plate).astype(int) - swapped
+    cells = wm.changed_cells(swapped, plate)
+    real_delta = b.embed(plate, face, None, cells).astype(int) - plate
+    # same amplitude per cell (the ±sign differs with the payload); away from saturation
+    ok = (plate > 10) & (plate < 245) & (swapped > 10) & (swapped < 245)
+    assert np.array_equal(np.abs(swap_delta)[ok], np.abs(real_delta)[ok])
+    # without the cells the face share would go to the whole hull: a different (stronger) mark
+    assert not np.array_equal(np.abs(b.embed(plate, face).astype(int) - plate)[ok], np.abs(real_delta)[ok])

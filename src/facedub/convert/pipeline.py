@@ -103,6 +103,24 @@ class ConvertSummary:
 
 
 @dataclass(frozen=True)
+class PasteRecord:
+    """One frame as the compositor left it, before the label, the watermark and the encoder
+    (handed to ``convert_video(on_paste=...)``; read-only views, valid during the call).
+
+    ``alpha`` is the exact paste mask the blend used (float 0..1 over ``region``; every pixel
+    outside ``region``, and every pixel whose alpha is 0, is the plate's bit for bit), or
+    ``None`` when nothing was pasted into this frame."""
+
+    index: int  # frame index in the input
+    time: float  # the frame's timestamp (seconds)
+    region: Region | None  # the ROI ``alpha`` covers (frame pixels)
+    alpha: np.ndarray | None  # paste mask over ``region``, float32 0..1
+    landmarks: np.ndarray | None  # the smoothed 68 landmarks the paste used (frame pixels)
+    plate: np.ndarray  # the decoded frame before the paste
+    composite: np.ndarray  # the frame after the paste, before marking
+
+
+@dataclass(frozen=True)
 class PreviewResult:
     output: str  # the before/after PNG
     frame: int  # frame index shown
@@ -313,12 +331,16 @@ def convert_video(
     *,
     detector: _Detector | None = None,
     identity: Callable[[], Any] | None = None,
+    on_paste: Callable[[PasteRecord], None] | None = None,
 ) -> ConvertSummary:
     """Swap the target person's face in ``target`` (a video or one image) and write ``out``.
 
     ``model`` is a model folder or an already loaded model (``facedub.model.load_model``).
     ``detector`` (an object with ``detect(rgb)``) and ``identity`` (a factory of an object with
     ``descriptor(rgb, landmarks68)``) replace the default mediapipe / dlib ones, for tests.
+    ``on_paste`` is called with a :class:`PasteRecord` for every frame, in frame order, from
+    the blending thread (datasets take their manipulation masks from it); it does not change
+    what is written.
     """
     config = config or ConvertConfig()
     reporter = reporter or NullReporter()
@@ -374,7 +396,7 @@ def convert_video(
                 # OpenCV splitting each small warp / blur over the cores costs more CPU than
                 # it saves wall time once every core runs a stage (≈1.4 ms a face at 512²).
                 with _opencv_threads(1):
-                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model))
+                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model), on_paste=on_paste)
             except BaseException:
                 sink.abort()
                 raise
@@ -446,6 +468,7 @@ def _run(
     identity: Callable[[], Any] | None,
     ctx: policy.OutputContext,
     occ: "occ_mod.OcclusionModel | None" = None,
+    on_paste: Callable[[PasteRecord], None] | None = None,
 ) -> None:
     workers, threads = model_parallelism(config, runner.device.type, available_cores())
     q_dec, q_det, q_out = pipe.queue(), pipe.queue(), pipe.queue()
@@ -569,6 +592,7 @@ def _run(
 
     def composite() -> None:
         comp = Compositor(config, runner.size)
+        comp.record = on_paste is not None  # keeps the paste mask; the pixels are the same
         for it in in_order():
             t = time.perf_counter()
             # The plate before the paste (the watermark hides in its texture, strongest in the face).
@@ -580,6 +604,12 @@ def _run(
                 comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align, it.visible, it.occ_m)
             else:
                 comp.reset()
+            if on_paste is not None:
+                pasted = comp.last_mask if it.face is not None else None
+                on_paste(PasteRecord(
+                    it.index, it.time, None if pasted is None else pasted[0], None if pasted is None else pasted[1],
+                    it.lm_s if it.face is not None else None, plate, frame,
+                ))
             it.out = policy.mark_frame(frame, ctx, it.lm_s if it.face is not None else None, plate)
             it.rgb = it.x = it.face = it.face_mask = it.occ_x = it.visible = None  # type: ignore[assignment]
             pipe.add_busy("blend", time.perf_counter() - t)

@@ -6,6 +6,7 @@ extract ``--consent FILE``        ``consent_for_faceset(path)`` → dict for ``F
 train (before any step)           ``require_consent_for_training(src, tgt)`` → dict for
                                   ``model.json["consent"]``
 convert / preview (before work)   ``begin_output(target, model_meta, ...)`` → OutputContext
+dataset real clip (before work)   ``begin_pristine(clip, consent_ids, ...)`` → OutputContext
 convert (every output frame)      ``mark_frame(rgb, ctx, face, plate)``
 convert (finished file)           ``finalize_output(tmp_path, ctx, final_path)``
 ================================  ==========================================================
@@ -135,7 +136,7 @@ class OutputContext:
 
     def __init__(self, info: prov.OutputInfo) -> None:
         self.info = info
-        self.watermarker = Watermarker(info.output_id)
+        self.watermarker = Watermarker(info.output_id, pristine=info.pristine)
         self.labeler = Labeler() if info.visible_label else None
         self._lock = threading.Lock()
         self.frames_marked = 0
@@ -173,17 +174,35 @@ def begin_output(
     return OutputContext(prov.output_info([target], model_meta, settings, visible_label))
 
 
-def mark_frame(rgb: np.ndarray, ctx: OutputContext, face: np.ndarray | None = None, plate: np.ndarray | None = None) -> np.ndarray:
+def begin_pristine(
+    clip: str | os.PathLike[str],
+    consent_ids: tuple[str, ...],
+    settings: Mapping[str, Any] | None = None,
+) -> OutputContext:
+    """The context for a dataset's real clip: ``clip`` re-encoded unaltered, its watermark's
+    payload saying "pristine" (same scheme and strength as a swap's), tags and a manifest that
+    say so, no visible label and no C2PA claim of AI generation. The caller has checked the
+    identity's consent (``consent_ids``) and the content gate has seen ``clip``."""
+    if not consent_ids:
+        raise ConsentMissing(f"{clip}: a dataset's real clip needs the consent record of the person in it")
+    meta = {"consent_ids": list(consent_ids)}
+    return OutputContext(prov.output_info([clip], meta, settings, visible_label=False, pristine=True))
+
+
+def mark_frame(rgb: np.ndarray, ctx: OutputContext, face: np.ndarray | None = None, plate: np.ndarray | None = None,
+               pasted: np.ndarray | None = None) -> np.ndarray:
     """Visible label (unless switched off) then the invisible watermark; returns a new frame.
 
     ``face``: landmarks (frame pixels) of the face pasted into this frame, and ``plate``: the
     frame before the paste. Both optional; with them the watermark puts its energy in the face
     and shapes the rest by the plate's own texture (see ``watermark.Watermarker.embed``).
+    ``pasted``: the cells that get the face's share, given directly (a dataset's real clip
+    takes them from its swapped twin, so both carry the mark at the same strength).
     """
     out = ctx.labeler.apply(rgb) if ctx.labeler is not None else rgb
     if plate is not None and ctx.labeler is not None:
         plate = ctx.labeler.apply(plate)  # the label is part of the picture the mark hides in
-    out = ctx.watermarker.embed(np.ascontiguousarray(out), face, None if plate is None else np.ascontiguousarray(plate))
+    out = ctx.watermarker.embed(np.ascontiguousarray(out), face, None if plate is None else np.ascontiguousarray(plate), pasted)
     with ctx._lock:
         ctx.frames_marked += 1
     return out
@@ -206,7 +225,8 @@ def finalize_output(path: str | os.PathLike[str], ctx: OutputContext, final_path
     tags = prov.read_tags(path) if suffix in prov.VIDEO_SUFFIXES else {}
     if tags.get(prov.TAG_ID) != ctx.output_id:
         prov.write_tags(path, ctx.info, suffix)
-    prov.sign_c2pa(path, ctx.info, title=final.name, suffix=suffix)
+    if not ctx.info.pristine:  # C2PA here declares AI-generated media: not for an unaltered clip
+        prov.sign_c2pa(path, ctx.info, title=final.name, suffix=suffix)
     from facedub.fileio import sha256_file
 
     return prov.write_manifest(final, ctx.info, sha256_file(path))

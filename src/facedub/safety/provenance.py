@@ -37,6 +37,8 @@ C2PA_ASSERTION = "org.facedub.output"
 MANIFEST_SUFFIX = ".facedub.json"
 TAG_ID = "facedub_output_id"
 TAG_VERSION = "facedub_version"
+TAG_KIND = "facedub_kind"  # "pristine" on a dataset's real clip (absent on swaps)
+PRISTINE = "pristine"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -58,6 +60,7 @@ class OutputInfo:
     settings: dict[str, Any] = field(default_factory=dict)  # stage settings (JSON-able)
     visible_label: bool = True  # whether the "AI-generated" corner label was drawn
     tool_version: str = __version__
+    pristine: bool = False  # a dataset's real clip: re-encoded and marked "pristine", no face replaced
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +73,7 @@ def output_info(
     visible_label: bool = True,
     output_id: str | None = None,
     roles: tuple[str, ...] | None = None,
+    pristine: bool = False,
 ) -> OutputInfo:
     meta = dict(model_meta or {})
     recs = []
@@ -95,6 +99,7 @@ def output_info(
         consent_ids=consent_ids,
         settings=_jsonable(dict(settings or {})),
         visible_label=bool(visible_label),
+        pristine=bool(pristine),
     )
 
 
@@ -116,6 +121,9 @@ def _jsonable(x: Any) -> Any:
 
 def tags_for(info: OutputInfo) -> dict[str, str]:
     """Container metadata naming facedub and the output id (also usable as VideoWriter metadata)."""
+    if info.pristine:
+        text = f"Unaltered real clip re-encoded by {TOOL} {info.tool_version} for a detection dataset (pristine); output id {info.output_id}"
+        return {"comment": text, "description": text, TAG_ID: info.output_id, TAG_VERSION: info.tool_version, TAG_KIND: PRISTINE}
     text = f"AI-generated with {TOOL} {info.tool_version}; output id {info.output_id}"
     return {"comment": text, "description": text, TAG_ID: info.output_id, TAG_VERSION: info.tool_version}
 
@@ -196,7 +204,7 @@ def read_tags(path: str | os.PathLike[str]) -> dict[str, str]:
     except Exception:  # unreadable: no tags (verify reports the file problem separately)
         return {}
     for k, v in meta.items():
-        if k in (TAG_ID, TAG_VERSION) or (k in ("comment", "description") and isinstance(v, str) and TOOL in v):
+        if k in (TAG_ID, TAG_VERSION, TAG_KIND) or (k in ("comment", "description") and isinstance(v, str) and TOOL in v):
             found[k] = str(v)
     return found
 
@@ -221,8 +229,9 @@ def manifest_for(info: OutputInfo, final_path: str | os.PathLike[str], file_sha2
         "output_id": info.output_id,
         "output_sha256": file_sha256,
         "created": info.created,
-        "ai_generated": True,
-        "digital_source_type": DIGITAL_SOURCE_TYPE,
+        "ai_generated": not info.pristine,
+        "digital_source_type": None if info.pristine else DIGITAL_SOURCE_TYPE,
+        "kind": PRISTINE if info.pristine else "swap",
         "inputs": list(info.inputs),
         "model_id": info.model_id,
         "faceset_ids": list(info.faceset_ids),
@@ -230,7 +239,7 @@ def manifest_for(info: OutputInfo, final_path: str | os.PathLike[str], file_sha2
         "settings": info.settings,
         "visible_label": info.visible_label,
         "watermark": {"scheme": "facedub-tiled-ss-v1", "marker": f"{wm.MARKER:04x}", "payload_bits": wm.PAYLOAD_BITS, "coded_bits": wm.CODED_BITS},
-        "c2pa": True,
+        "c2pa": not info.pristine,  # a pristine clip is not signed as AI-generated media
     }
 
 

@@ -34,6 +34,7 @@ class WatermarkSignal:
     score: float
     scale: float
     frames: int
+    pristine: bool = False  # the marker says "pristine": a dataset's unaltered real clip
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,19 @@ class VerifyReport:
     tags: TagSignal
     manifest: ManifestSignal
     c2pa: C2paSignal
+    pristine: bool = False  # a facedub dataset's real clip (no face replaced), not a swap
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary_lines(self) -> list[str]:
         w, t, m, c = self.watermark, self.tags, self.manifest, self.c2pa
-        lines = [f"{self.path}: {'facedub output' if self.marked else 'no facedub mark found'}" + (f" (output id {self.output_id})" if self.output_id else "")]
+        what = "pristine facedub dataset clip (real footage, no face replaced)" if self.pristine else "facedub output" if self.marked else "no facedub mark found"
+        lines = [f"{self.path}: {what}" + (f" (output id {self.output_id})" if self.output_id else "")]
         lines.append(
             f"  watermark: {'found' if w.found else 'not found'}"
             + (f", output id {w.output_id}" if w.output_id else "")
+            + (" (pristine)" if w.pristine else "")
             + f", {w.bits_agreeing}/{w.bits_total} coded bits agreeing, sync {w.sync_z:.1f} sd, {w.frames} frame(s), scale {w.scale:.2f}"
         )
         lines.append(f"  tags: {'found, output id ' + str(t.output_id) if t.found else 'none'}")
@@ -148,7 +152,7 @@ def verify_file(path: str | os.PathLike[str], max_frames: int = 48) -> VerifyRep
         for rgb in _video_frames(path, max_frames):
             dec.add(rgb)
     r = dec.result()
-    wsig = WatermarkSignal(r.found, r.output_id, r.bits_agreeing, r.bits_total, round(r.sync_z, 2), round(r.score, 4), round(r.scale, 4), r.frames)
+    wsig = WatermarkSignal(r.found, r.output_id, r.bits_agreeing, r.bits_total, round(r.sync_z, 2), round(r.score, 4), round(r.scale, 4), r.frames, r.pristine)
 
     tags = prov.read_tags(path)
     tag_id = tags.get(prov.TAG_ID)
@@ -169,4 +173,11 @@ def verify_file(path: str | os.PathLike[str], max_frames: int = 48) -> VerifyRep
 
     output_id = r.output_id or tag_id or cs.output_id or (msig.output_id if msig.found else None)
     marked = wsig.found or tsig.found or msig.found or csig.found
-    return VerifyReport(str(path), kind, marked, output_id, wsig, tsig, msig, csig)
+    # Pristine by the pixels when the watermark is read; else by the tags or the manifest alone
+    # (a C2PA claim of AI generation, or a swap's watermark, always wins over them).
+    if wsig.found:
+        pristine = wsig.pristine
+    else:
+        said = tags.get(prov.TAG_KIND) == prov.PRISTINE or (msig.found and (msig.manifest or {}).get("kind") == prov.PRISTINE)
+        pristine = bool(said and not (csig.found and cs.ai_generated))
+    return VerifyReport(str(path), kind, marked, output_id, wsig, tsig, msig, csig, pristine)

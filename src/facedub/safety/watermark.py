@@ -25,7 +25,10 @@ original frame size or block grid, and embeds with two saturating adds per frame
   written by the earlier version decode as before (better, with the weighting).
 * A result counts as a facedub mark only when the CRC-16 *and* the 16-bit marker both
   match: 32 check bits, a chance of about 2⁻³² per decoding attempt on unmarked media (at
-  most four attempts per file, at the four most promising scales: about 1 in 10⁹).
+  most four attempts per file, at the four most promising scales: about 1 in 10⁹). Two
+  marker values are accepted: ``0xFD0B`` (a facedub output, a swap) and ``0xFD0A``
+  ("pristine": a real clip of a ``facedub dataset``, decoded, marked at the same strength and
+  encoded like its swapped twin but otherwise unaltered), which doubles that chance to 2⁻³¹.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ CELL = 4  # pixels per cell side
 GRID = TILE // CELL  # cells per tile side (32)
 BIN = 2  # embedding pixels per fold bin when decoding (half a cell)
 NB = TILE // BIN  # fold bins per tile side (64)
-MARKER = 0xFD0B  # the facedub marker, 16 bits
+MARKER = 0xFD0B  # the facedub marker, 16 bits: a facedub output (a swap)
+PRISTINE_MARKER = 0xFD0A  # the same place: an unaltered clip facedub re-encoded into a detection dataset
 MARKER_BITS = 16
 ID_BITS = 48  # output id: 12 hex digits
 PAYLOAD_BITS = MARKER_BITS + ID_BITS  # 64
@@ -137,10 +141,13 @@ def viterbi_decode(soft: np.ndarray, n_info: int) -> list[int]:
     return bits[:n_info]
 
 
-def encode_payload(output_id: str) -> np.ndarray:
-    """Coded bits (0/1, length CODED_BITS) for the marker + a 12-hex-digit output id."""
+def encode_payload(output_id: str, pristine: bool = False) -> np.ndarray:
+    """Coded bits (0/1, length CODED_BITS) for the marker + a 12-hex-digit output id.
+
+    ``pristine``: the marker says "pristine" (:data:`PRISTINE_MARKER`: real footage passed
+    through facedub's decode, mark and encode unaltered, as the real half of a dataset)."""
     oid = parse_output_id(output_id)
-    payload = _int_to_bits(MARKER, MARKER_BITS) + _int_to_bits(oid, ID_BITS)
+    payload = _int_to_bits(PRISTINE_MARKER if pristine else MARKER, MARKER_BITS) + _int_to_bits(oid, ID_BITS)
     info = payload + _int_to_bits(crc16(payload), CRC_BITS)
     return conv_encode(info)
 
@@ -288,10 +295,11 @@ class Watermarker:
     uniform mark facedub wrote before the shaping (kept for comparisons); the decoder reads both.
     """
 
-    def __init__(self, output_id: str, strength: int | None = None) -> None:
+    def __init__(self, output_id: str, strength: int | None = None, pristine: bool = False) -> None:
         self.output_id = output_id
         self.strength = strength  # None: shaped; an int: uniform ± strength everywhere (old)
-        self._cells = tile_pattern(encode_payload(output_id)).astype(np.float32)  # GRID×GRID ±1
+        self.pristine = pristine  # the payload's marker says "pristine" (a dataset's real clip)
+        self._cells = tile_pattern(encode_payload(output_id, pristine)).astype(np.float32)  # GRID×GRID ±1
         self._tile = np.kron(self._cells, np.ones((CELL, CELL))).astype(np.int16)
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._cell_cache: dict[tuple[int, int], np.ndarray] = {}
@@ -327,7 +335,7 @@ class Watermarker:
             amp = amp * (1.0 - f) + a.face * f
         return amp
 
-    def embed(self, rgb: np.ndarray, face: np.ndarray | None = None, plate: np.ndarray | None = None) -> np.ndarray:
+    def embed(self, rgb: np.ndarray, face: np.ndarray | None = None, plate: np.ndarray | None = None, pasted: np.ndarray | None = None) -> np.ndarray:
         """Return a marked copy of an H×W×3 uint8 RGB frame.
 
         ``face``: points (N×2, frame pixels; the 68 landmarks) of a face pasted into this
@@ -335,6 +343,9 @@ class Watermarker:
         was pasted into it (same size); its texture shapes the mark, so that outside the face
         an output's mark is the one its input frame alone would get, and inside the hull only
         the cells the paste changed get the face's share. Default: ``rgb`` itself.
+        ``pasted`` (bool per cell, ceil(h/4) × ceil(w/4)) gives those cells directly instead:
+        a dataset's real clip is marked with the cells its swapped twin changed, so both get
+        the same amplitude in every cell.
         """
         import cv2
 
@@ -345,12 +356,11 @@ class Watermarker:
             pos, neg = self._planes(h, w)
             out = cv2.add(rgb, pos)
             return cv2.subtract(out, neg, dst=out)
-        pasted = None
         if plate is None:
             plate = rgb
         elif plate.shape != rgb.shape or plate.dtype != np.uint8:
             raise ValueError(f"plate {plate.shape} {plate.dtype} does not match the frame {rgb.shape}")
-        elif face is not None:
+        elif face is not None and pasted is None:
             pasted = changed_cells(rgb, plate)
         amp = self.amplitude(plate, face, pasted)
         delta = np.rint(amp * self._pattern_cells(*amp.shape))
@@ -388,6 +398,7 @@ class WatermarkResult:
     score: float  # normalised correlation of soft bits with the decoded codeword, -1..1
     scale: float  # estimated size of the examined frames relative to the marked original
     frames: int  # frames combined
+    pristine: bool = False  # the marker found says "pristine" (a dataset's unaltered real clip), not a swap
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -496,14 +507,22 @@ def _mean_fold(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _decode_soft(soft: np.ndarray) -> tuple[bool, str | None, int, float]:
+    ok, oid, agree, score, _ = _decode_soft_kind(soft)
+    return ok, oid, agree, score
+
+
+def _decode_soft_kind(soft: np.ndarray) -> tuple[bool, str | None, int, float, bool]:
+    """(found, output id, bits agreeing, score, pristine). Either marker counts as found: two
+    accepted markers double the chance of a false find, to about 2⁻³¹ an attempt."""
     info = viterbi_decode(soft, INFO_BITS)
     payload, crc = info[:PAYLOAD_BITS], info[PAYLOAD_BITS:]
-    ok = _bits_to_int(crc) == crc16(payload) and _bits_to_int(payload[:MARKER_BITS]) == MARKER
+    marker = _bits_to_int(payload[:MARKER_BITS])
+    ok = _bits_to_int(crc) == crc16(payload) and marker in (MARKER, PRISTINE_MARKER)
     code = 2.0 * conv_encode(info) - 1.0
     agree = int(np.sum(np.sign(soft) == code))
     score = float(np.dot(soft, code) / (np.linalg.norm(soft) * np.sqrt(len(code)) + 1e-12))
     oid = f"{_bits_to_int(payload[MARKER_BITS:]):0{ID_BITS // 4}x}" if ok else None
-    return ok, oid, agree, score
+    return ok, oid, agree, score, bool(ok and marker == PRISTINE_MARKER)
 
 
 # Scales tried when the autocorrelation finds no period (frames smaller than two tiles).
@@ -579,8 +598,8 @@ class WatermarkDecoder:
             fold = self._fold_all(scale)
             dy, dx, z = _sync(fold)
             soft = _soft_bits(fold, dy, dx)
-            ok, oid, agree, score = _decode_soft(soft)
-            r = WatermarkResult(ok, oid, agree, CODED_BITS, z, score, scale, self._n)
+            ok, oid, agree, score, pristine = _decode_soft_kind(soft)
+            r = WatermarkResult(ok, oid, agree, CODED_BITS, z, score, scale, self._n, pristine)
             if ok:
                 return r
             first = first or r
