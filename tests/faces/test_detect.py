@@ -192,3 +192,23 @@ def test_faces_filling_or_leaving_the_frame(shared_data: Path, width: int, centr
     assert abs(faces[0].landmarks68[:, 0].mean() - centre[0]) < 0.3 * width
     if centre[1] == 800:  # the face centre lies below the frame: its chin does too
         assert faces[0].landmarks68[8, 1] > 1080
+
+
+def test_landmarks_read_from_wire_bytes_equal_the_python_loop() -> None:
+    from facedub.faces.detect import _landmark_array, _mediapipe
+
+    _mediapipe()
+    from mediapipe.framework.formats import landmark_pb2
+
+    rng = np.random.default_rng(0)
+    msg = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in rng.uniform(-0.2, 1.2, (468, 3)):
+        msg.landmark.add(x=x, y=y, z=z)
+    msg.landmark[7].x = 0.0  # a zero is still written (proto2 presence)
+    loop = lambda m: np.array([(p.x * 640, p.y * 360) for p in m.landmark])  # noqa: E731
+    fast = _landmark_array(msg, 640, 360)
+    assert fast.shape == (468, 2) and fast.dtype == np.float64
+    assert np.array_equal(fast, loop(msg))
+    msg.landmark[3].visibility = 0.5  # another layout: the slow path, same values
+    assert np.array_equal(_landmark_array(msg, 640, 360), loop(msg))
+    assert _landmark_array(landmark_pb2.NormalizedLandmarkList(), 640, 360).shape == (0, 2)
