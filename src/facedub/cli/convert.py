@@ -1,4 +1,4 @@
-"""``facedub convert TARGET --model MODEL --out OUT.mp4``: swap the face in a video or image."""
+"""``facedub convert TARGET --model MODEL --out OUT.mp4``: swap the face in a video, an image or an image sequence."""
 
 from __future__ import annotations
 
@@ -15,18 +15,29 @@ from facedub.model.names import PRECISIONS
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "convert",
-        help="replace the target person's face in a video (or image) using a trained model",
+        help="replace the target person's face in a video, image or image sequence using a trained model",
         description=(
             "Replace the target person's face in every frame of TARGET with the source identity the "
             "model was trained on. Other people are left alone; frames without the face are copied "
-            "unchanged; the sound is copied as it is. Use --preview FRAME to check settings on one frame."
+            "unchanged; the sound is copied as it is. Use --preview FRAME to check settings on one frame. "
+            "Image sequences (VFX plates): give TARGET and --out as patterns such as 'plates/shot.%04d.exr' "
+            "(or shot.####.exr); EXR, 16-bit PNG and TIFF keep their precision, and --matte-out/--face-out "
+            "write the paste's alpha and the face layer beside the plate."
         ),
     )
-    p.add_argument("target", metavar="TARGET", help="the video (or single image) whose face is replaced")
+    p.add_argument("target", metavar="TARGET", help="the video, single image, or image sequence pattern (plates/shot.%%04d.exr) whose face is replaced")
     p.add_argument("--model", required=True, metavar="MODEL", help="the model folder written by 'facedub train'")
-    p.add_argument("--out", required=True, metavar="OUT", help="output file: .mp4/.mov/.m4v for a video, .png/.jpg for an image (a .png for --preview)")
+    p.add_argument("--out", required=True, metavar="OUT", help="output: .mp4/.mov/.m4v for a video, .png/.jpg for an image (a .png for --preview), or a sequence pattern out/shot.%%04d.exr (.exr/.png/.tif)")
+    p.add_argument("--matte-out", metavar="PATTERN", default=None, help="image sequences: also write the paste's alpha, exactly as used, as this sequence (matte/shot.%%04d.png: 16-bit grey; .exr: float)")
+    p.add_argument("--face-out", metavar="PATTERN", default=None, help="image sequences: also write the swapped face layer as this sequence (RGBA; .exr premultiplied in the plate's space, .png/.tif straight)")
     limit(p, p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)"), lo=0)
-    limit(p, p.add_argument("--frames", type=int, metavar="N", default=None, help="convert only the first N frames (quick looks)"), lo=1)
+    p.add_argument("--frames", metavar="N | FIRST-LAST", default=None, help=(
+        "a video: convert only the first N frames (frame indices count from 0); an image sequence: convert "
+        "frames FIRST-LAST (or one frame number) in the sequence's own numbering, e.g. 1001-1100. A range "
+        "renders exactly as inside a whole-shot run (the frames before it warm the filters up), so a render "
+        "farm can split a shot into chunks"))
+    limit(p, p.add_argument("--fps", type=float, metavar="FPS", default=None, help="image sequences: the frame rate (default 24), for the smoothing's time scale and a video --out"), lo=0, hi=1000, lo_open=True)
+    p.add_argument("--plate-space", metavar="SPACE", default=None, help="image sequences: the plates' OpenColorIO colour space in the built-in cg-config (default: 'Linear Rec.709 (sRGB)' for EXR, 'sRGB Encoded Rec.709 (sRGB)' for PNG/TIFF)")
     p.add_argument("--mask", choices=MASK_MODES, default=None, help="which mask pastes the face: the model's learned mask with the landmark outline (default), the outline only, the learned mask only, or the whole square")
     limit(p, p.add_argument("--erode", type=int, metavar="PX", default=None, help="shrink the mask by this many pixels (default: 1.5%% of the face size)"), lo=0, hi=1000)
     limit(p, p.add_argument("--feather", type=int, metavar="PX", default=None, help="soften the mask edge over this many pixels (default: 5%% of the face size)"), lo=0, hi=1000)
@@ -65,12 +76,35 @@ class _WithoutImageNotes:
         return getattr(self._inner, name)
 
 
+def _frames(text: str | None, sequence: bool) -> tuple[int | None, tuple[int, int] | None]:
+    """--frames as (first N frames of a video, FIRST-LAST of a sequence)."""
+    from facedub.errors import BadInput
+    from facedub.media.sequence import parse_range
+
+    if text is None:
+        return None, None
+    if sequence:
+        return None, parse_range(text)
+    if not text.strip().isdigit():
+        raise BadInput(f"--frames {text}: for a video give N, the first N frames (FIRST-LAST ranges are for image sequences)")
+    if int(text) < 1:
+        raise BadInput(f"--frames {text}: must be at least 1")
+    return int(text), None
+
+
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.convert import ConvertConfig, convert_preview, convert_video
+    from facedub.errors import BadInput
+    from facedub.media.sequence import is_sequence
     from facedub.outputs import check_output
     from facedub.safety.provenance import MANIFEST_SUFFIX
 
-    check_output(args.out, inputs=[args.target, args.model], derived=(MANIFEST_SUFFIX,), what="--out")
+    sequence_in, sequence_out = is_sequence(args.target), is_sequence(args.out)
+    if args.preview is not None and (sequence_in or sequence_out):
+        raise BadInput(f"{args.target if sequence_in else args.out}: --preview takes a video or an image; for a sequence convert one frame with --frames N")
+    if not sequence_out:
+        check_output(args.out, inputs=[args.target, args.model], derived=(MANIFEST_SUFFIX,), what="--out")
+    max_frames, frame_range = _frames(args.frames, sequence_in)
     config = ConvertConfig().with_(
         mask=args.mask,
         erode=args.erode,
@@ -91,7 +125,10 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         threads=args.threads,
         device=args.device,
         precision=args.precision,
-        max_frames=args.frames,
+        max_frames=max_frames,
+        frame_range=frame_range,
+        fps=args.fps,
+        plate_space=args.plate_space,
         reverse=args.reverse,
         visible_label=False if args.no_visible_label else None,
     )
@@ -105,7 +142,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
             found = "" if res.face_found else " (no target face in that frame)"
             print(f"preview of frame {res.frame} written to {res.output}{found}")
         return 0
-    summary = convert_video(args.target, args.model, args.out, config, reporter)
+    summary = convert_video(args.target, args.model, args.out, config, reporter, matte_out=args.matte_out, face_out=args.face_out)
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:

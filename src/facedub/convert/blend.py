@@ -117,6 +117,15 @@ def poisson_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarra
     The gradient-domain result is then mixed in with the soft mask, so the edge is feathered
     and pixels with mask 0 stay exactly ``bg``.
     """
+    hard = mask > 0.02
+    if not hard.any():
+        return bg.copy()
+    return alpha_blend(poisson_face(fg, bg, mask), bg, mask)
+
+
+def poisson_face(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The face :func:`poisson_blend` mixes in with the soft mask: ``fg`` cloned into ``bg``
+    in the gradient domain inside ``mask > 0.02`` (``bg`` where nothing is cloned)."""
     import cv2
 
     if fg.shape != bg.shape or mask.shape != bg.shape[:2]:
@@ -133,10 +142,9 @@ def poisson_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarra
     # seamlessClone centres the mask's bounding box at ``center``: keep it in place.
     center = (x + w // 2, y + h // 2)
     try:
-        cloned = cv2.seamlessClone(fg_p, bg_p, hard_p, center, cv2.NORMAL_CLONE)[pad:-pad, pad:-pad]
+        return cv2.seamlessClone(fg_p, bg_p, hard_p, center, cv2.NORMAL_CLONE)[pad:-pad, pad:-pad]
     except cv2.error:
-        cloned = fg
-    return alpha_blend(cloned, bg, mask)
+        return fg
 
 
 def sharpen(image: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
@@ -221,6 +229,8 @@ class Compositor:
         self._ref_stats: color_mod.LabStats | None = None
         self.record = False  # keep the last paste mask (previews)
         self.last_mask: tuple[Region, np.ndarray, np.ndarray | None] | None = None  # (ROI, paste mask, hidden face)
+        self.layers = False  # keep the last paste's layers (image-sequence outputs composite them at the plate's precision)
+        self.last_paste: tuple[Region, np.ndarray, np.ndarray] | None = None  # (ROI, alpha, the face mixed in with it, uint8)
 
     def reset(self) -> None:
         self._src_stats = self._ref_stats = None
@@ -242,7 +252,7 @@ class Compositor:
         ``visible`` is the occlusion model's visible-face map and ``frame_to_seg`` maps the
         frame into its pixels (both ``None``: occlusion off)."""
         cfg = self.config
-        self.last_mask = None
+        self.last_mask = self.last_paste = None
         size = self.size
         if face.shape[0] != size:  # a detail stage made the face larger: work at its size
             import cv2
@@ -293,7 +303,12 @@ class Compositor:
         if not mask.any():
             return frame
         sl = region.slices()
-        frame[sl] = blend(face_roi, frame[sl], mask, cfg.blend)
+        if self.layers:
+            fg = poisson_face(face_roi, frame[sl], mask) if cfg.blend == "poisson" else face_roi
+            self.last_paste = (region, mask, fg)
+            frame[sl] = alpha_blend(fg, frame[sl], mask)
+        else:
+            frame[sl] = blend(face_roi, frame[sl], mask, cfg.blend)
         return frame
 
     def _color(self, face: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -72,7 +72,10 @@ class ConvertConfig:
     threads: int | None = None  # torch CPU threads of each model worker; None = the cores shared out among the workers
     crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
     preset: Preset = "veryfast"  # x264 speed preset (see Preset)
-    max_frames: int | None = None  # stop after this many frames (tests, quick looks); None = all
+    max_frames: int | None = None  # a video: stop after this many frames (tests, quick looks); None = all
+    frame_range: tuple[int, int] | None = None  # an image sequence: convert frames FIRST..LAST (inclusive, the files' own numbers); None = all
+    fps: float = 24.0  # an image sequence's frame rate (its files carry none): the smoothing's time scale and a video output's rate
+    plate_space: str | None = None  # an image sequence's OpenColorIO colour space; None = by format (EXR: Linear Rec.709, PNG/TIFF: sRGB)
     queue_size: int = 16  # frames buffered between pipeline stages
     reverse: bool = False  # swap the other way: the model's target identity into footage of its source person
     visible_label: bool = True  # the visible "AI-generated" corner label; the invisible watermark, tags and manifest always stay
@@ -109,6 +112,10 @@ class ConvertConfig:
             raise BadInput(f"convert: max_gap must be 0 or more, got {self.max_gap}")
         if self.max_frames is not None and self.max_frames < 1:
             raise BadInput(f"convert: frames must be at least 1, got {self.max_frames}")
+        if self.frame_range is not None and not (0 <= self.frame_range[0] <= self.frame_range[1]):
+            raise BadInput(f"convert: frames must be FIRST-LAST with FIRST <= LAST, got {self.frame_range}")
+        if not 0.0 < self.fps <= 1000.0:
+            raise BadInput(f"convert: fps must be in (0, 1000], got {self.fps}")
         if not 0 <= self.crf <= 51:
             raise BadInput(f"convert: crf must be between 0 and 51, got {self.crf}")
         if not 0.0 <= self.color_smoothing < 1.0:

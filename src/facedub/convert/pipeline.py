@@ -56,6 +56,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 import numpy as np
 
 from facedub.convert import occlusion as occ_mod
+from facedub.convert import sequence_out
 from facedub.convert.blend import Compositor, Region, mask_overlay, model_input
 from facedub.convert.config import ConvertConfig
 from facedub.convert.cuts import CutDetector
@@ -64,6 +65,7 @@ from facedub.convert.smoothing import Bridger, Smoother
 from facedub.convert.target import TargetChooser, target_descriptor
 from facedub.errors import BadInput, Cancelled
 from facedub.media.reader import decoder_threads, open_single, read_frame_at
+from facedub.media.sequence import is_sequence
 from facedub.media.writer import ImageWriter, encoder_threads
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
@@ -77,7 +79,7 @@ IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg")
 @dataclass(frozen=True)
 class ConvertSummary:
     output: str  # the file written
-    kind: str  # "video" or "image"
+    kind: str  # "video", "image" or "sequence" (what was written)
     frames: int  # frames written (= frames read)
     swapped: int  # frames whose target face was replaced (bridged ones included)
     bridged: int  # of those, frames whose landmarks were interpolated over a dropout
@@ -196,7 +198,8 @@ class _Item:
     occ_x: np.ndarray | None = None  # occlusion model input uint8 (occlusion on)
     occ_m: np.ndarray | None = None  # frame → occlusion input matrix
     visible: np.ndarray | None = None  # visible-face probability from the occlusion model
-    out: np.ndarray | None = None  # output frame
+    swapped: bool = False  # a face was pasted
+    out: Any = None  # output frame (uint8), an image sequence's layers, or None: not written
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,9 +334,13 @@ def convert_video(
     *,
     detector: _Detector | None = None,
     identity: Callable[[], Any] | None = None,
+    matte_out: str | os.PathLike[str] | None = None,
+    face_out: str | os.PathLike[str] | None = None,
     on_paste: Callable[[PasteRecord], None] | None = None,
 ) -> ConvertSummary:
-    """Swap the target person's face in ``target`` (a video or one image) and write ``out``.
+    """Swap the target person's face in ``target`` (a video, one image, or an image sequence
+    ``shot.%04d.exr``) and write ``out`` (a video, an image, or an image sequence, with
+    ``matte_out``/``face_out`` beside it: see :mod:`facedub.convert.sequence_out`).
 
     ``model`` is a model folder or an already loaded model (``facedub.model.load_model``).
     ``detector`` (an object with ``detect(rgb)``) and ``identity`` (a factory of an object with
@@ -344,20 +351,38 @@ def convert_video(
     """
     config = config or ConvertConfig()
     reporter = reporter or NullReporter()
-    target, out = Path(target), Path(out)
     t0 = time.perf_counter()
-    reader = open_single(target)
-    kind = reader.kind
-    _check_paths(target, out, kind)
+    outputs = sequence_out.parse_outputs(out, None if matte_out is None else os.fspath(matte_out), None if face_out is None else os.fspath(face_out))
+    span: sequence_out.Span | None = None
+    if is_sequence(target):
+        reader, span = sequence_out.open_sequence(target, config)
+        kind = "sequence"
+    else:
+        if config.frame_range is not None:
+            raise BadInput(f"{target}: a frame range FIRST-LAST is for image sequences; for a video give --frames N (the first N frames)")
+        reader = open_single(Path(target))
+        kind = reader.kind
+    first_input = Path(reader.path) if span is not None else Path(target)
+    if outputs is not None:
+        sequence_out.check_outputs(outputs, [None if span is not None else first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
+                                   reader.seq.pattern if span is not None else None, span.write[0] if span is not None else 0)
+    else:
+        _check_paths(first_input, Path(out), "video" if kind == "sequence" else kind)
     loaded = load_convert_model(model, config.device)
     meta = model_meta(loaded)
     runner = Runner(loaded, config.reverse, config.precision, config.detail)
     # The single safety decision point: consent of both identities, content gate on the target.
-    ctx = policy.begin_output(target, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter)
+    ctx = policy.begin_output(
+        first_input, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter,
+        output_id=sequence_out.job_id(target, model, outputs, out, config, meta) if span is not None else None,
+        frames=sequence_out.sample_frames(reader, span) if span is not None else None,
+    )
 
     own_detector = detector is None
+    # A sequence is read frame by frame without the detector's tracking: each frame's faces
+    # depend on that frame alone, so a range renders as it does inside the whole shot.
     det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
-    fps = float(reader.fps) if kind == "video" else 0.0
+    fps = float(reader.fps) if kind in ("video", "sequence") else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
     warnings: list[str] = [runner.detail_note] if runner.detail_note else []
     counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0, "identity_checks": 0}
@@ -370,25 +395,34 @@ def convert_video(
     pipe = _Pipeline(max(2, min(config.queue_size, (512 << 20) // (5 * frame_bytes))))
     smoother = Smoother(config, fps)
     try:
-        with atomic_path(out) as tmp:
-            if kind == "video":
+        with contextlib.ExitStack() as stack:
+            tmp: Path | None = None
+            if outputs is not None:
+                plates = sequence_out.SequencePlates(reader) if span is not None else sequence_out.EightBitPlates()
+                written = span.write if span is not None else (0, total - 1)
+                inputs = {"target": os.fspath(target), "frames": list(written), "model": os.fspath(model) if isinstance(model, (str, os.PathLike)) else meta.get("model_id")}
+                sink: Any = sequence_out.SequenceSink(plates, outputs, ctx, written, inputs)
+            elif kind in ("video", "sequence"):
                 from facedub.media.writer import VideoWriter
 
-                sink: Any = VideoWriter(
+                tmp = stack.enter_context(atomic_path(Path(out)))
+                audio = kind == "video" and reader.has_audio
+                sink = VideoWriter(
                     tmp,
                     reader.width,
                     reader.height,
                     reader.fps,
-                    audio_from=target if reader.has_audio else None,
+                    audio_from=target if audio else None,
                     crf=config.crf,
                     preset=config.preset,
-                    audio_duration=None if config.max_frames is None else config.max_frames / reader.fps,
+                    audio_duration=None if config.max_frames is None or not audio else config.max_frames / reader.fps,
                     metadata=ctx.writer_metadata(),
                     threads=encoder_threads(reader.width, reader.height),
-                    timed=True,  # each frame keeps its input timestamp (variable frame rate, audio sync)
+                    timed=kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
                 )
                 warnings.extend(reader.notes() + sink.notes)  # rotation, deinterlacing, padding, streams left out
             else:
+                tmp = stack.enter_context(atomic_path(Path(out)))
                 sink = ImageWriter(tmp)
             t_frames = time.perf_counter()
             phases["checks"] = round(t_frames - t0, 3)
@@ -396,21 +430,20 @@ def convert_video(
                 # OpenCV splitting each small warp / blur over the cores costs more CPU than
                 # it saves wall time once every core runs a stage (≈1.4 ms a face at 512²).
                 with _opencv_threads(1):
-                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model), on_paste=on_paste)
+                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model), on_paste=on_paste, span=span)
+                if counts["frames"] == 0:
+                    raise BadInput(f"{target}: no frames could be read")
+                if counts["swapped"] == 0:
+                    raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
+                sink.close()
             except BaseException:
                 sink.abort()
                 raise
-            if counts["frames"] == 0:
-                sink.abort()
-                raise BadInput(f"{target}: no frames could be read")
-            if counts["swapped"] == 0:
-                sink.abort()
-                raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
-            sink.close()
             warnings.extend(getattr(reader, "problems", []))  # frames the decoder could not read
             t_finish = time.perf_counter()
             phases["frames"] = round(t_finish - t_frames, 3)
-            policy.finalize_output(tmp, ctx, final_path=out)
+            if tmp is not None:
+                policy.finalize_output(tmp, ctx, final_path=Path(out))
             phases["finish"] = round(time.perf_counter() - t_finish, 3)
     finally:
         pipe.shutdown()
@@ -429,8 +462,8 @@ def convert_video(
     seconds = time.perf_counter() - t0
     jr, js = smoother.jitter.result()
     return ConvertSummary(
-        output=str(out),
-        kind=kind,
+        output=str(outputs.out) if outputs is not None else str(out),
+        kind="sequence" if outputs is not None else ("video" if kind == "sequence" else kind),
         frames=counts["frames"],
         swapped=counts["swapped"],
         bridged=counts["bridged"],
@@ -468,6 +501,7 @@ def _run(
     identity: Callable[[], Any] | None,
     ctx: policy.OutputContext,
     occ: "occ_mod.OcclusionModel | None" = None,
+    span: "sequence_out.Span | None" = None,
     on_paste: Callable[[PasteRecord], None] | None = None,
 ) -> None:
     workers, threads = model_parallelism(config, runner.device.type, available_cores())
@@ -476,7 +510,8 @@ def _run(
     q_batch, q_inf = pipe.queue(workers), pipe.queue(finished_batches(workers, config.batch))
     q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
     chooser = TargetChooser(target_descriptor(meta, config.reverse), config, identity)
-    cuts = None if config.cut_threshold is None or reader.kind != "video" else CutDetector(config.cut_threshold)
+    cuts = None if config.cut_threshold is None or reader.kind not in ("video", "sequence") else CutDetector(config.cut_threshold)
+    layered = bool(getattr(sink, "wants_layers", False))  # an image-sequence sink composites at the plate's precision
 
     def decode() -> None:
         it = iter(reader.frames(limit=config.max_frames, threads=decoder_threads(reader.width, reader.height)))
@@ -533,12 +568,15 @@ def _run(
                     smoother.reset()  # a dropout or a new shot: the filter starts afresh
                 if it.lm is not None:
                     it.lm_s = smoother(it)
-                    it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
-                    if occ is not None:
-                        it.occ_x, it.occ_m = occ.inputs(it.rgb, it.align)
+                    if span is None or span.models(it.index):  # a sequence's warm-up: the landmark filter only
+                        it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
+                        if occ is not None:
+                            it.occ_x, it.occ_m = occ.inputs(it.rgb, it.align)
                 pending.append(it)
+                if span is not None and span.batch_ends(it.index):
+                    flush()  # batches on fixed frame numbers: a chunk's batches are the whole run's
             pipe.add_busy("align", time.perf_counter() - t)
-            if sum(1 for it in pending if it.x is not None) >= config.batch or len(pending) >= 2 * config.batch:
+            if span is None and (sum(1 for it in pending if it.x is not None) >= config.batch or len(pending) >= 2 * config.batch):
                 flush()
 
         for item in pipe.items(q_det):
@@ -592,6 +630,7 @@ def _run(
 
     def composite() -> None:
         comp = Compositor(config, runner.size)
+        comp.layers = layered
         comp.record = on_paste is not None  # keeps the paste mask; the pixels are the same
         for it in in_order():
             t = time.perf_counter()
@@ -600,6 +639,7 @@ def _run(
             frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
             if it.cut:
                 comp.reset()  # colour statistics of the last shot's face do not carry over
+            it.swapped = it.face is not None
             if it.face is not None:
                 comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align, it.visible, it.occ_m)
             else:
@@ -610,7 +650,12 @@ def _run(
                     it.index, it.time, None if pasted is None else pasted[0], None if pasted is None else pasted[1],
                     it.lm_s if it.face is not None else None, plate, frame,
                 ))
-            it.out = policy.mark_frame(frame, ctx, it.lm_s if it.face is not None else None, plate)
+            if span is not None and not span.writes(it.index):
+                it.out = None  # a warm-up or look-ahead frame: read for the filters, not written
+            elif layered:
+                it.out = sequence_out.Layers(it.index, plate, it.lm_s if it.swapped else None, comp.last_paste if it.swapped else None)
+            else:
+                it.out = policy.mark_frame(frame, ctx, it.lm_s if it.face is not None else None, plate)
             it.rgb = it.x = it.face = it.face_mask = it.occ_x = it.visible = None  # type: ignore[assignment]
             pipe.add_busy("blend", time.perf_counter() - t)
             pipe.put(q_out, it)
@@ -618,10 +663,13 @@ def _run(
 
     def encode() -> None:
         for it in pipe.items(q_out):
+            if it.out is None:
+                pipe.put(q_done, None)
+                continue
             t = time.perf_counter()
             sink.write(it.out, it.time)
             pipe.add_busy("encode", time.perf_counter() - t)
-            pipe.put(q_done, (it.lm_s is not None, it.bridged, it.cut))
+            pipe.put(q_done, (it.swapped, it.bridged, it.cut))
         pipe.put(q_done, _END)
 
     # The model is the costly stage: the other threads run at a lower priority so that, on a
@@ -638,7 +686,11 @@ def _run(
     reporter.start("convert", total=total or None, unit="frame")
     t_start = time.perf_counter()
     try:
-        for swapped, bridged, cut in pipe.items(q_done):
+        for done in pipe.items(q_done):
+            if done is None:  # read only to warm the filters up
+                reporter.advance(1)
+                continue
+            swapped, bridged, cut = done
             counts["frames"] += 1
             counts["cuts"] += int(cut)
             if swapped:

@@ -712,6 +712,7 @@ class SequenceReader:
         self.frame_count = len(seq.frames)
         self.path = seq.pattern.path(seq.frames[0])
         self.problems: list[str] = []
+        self.time_origin = seq.first_on_disk  # the frame shown at 0 s
 
     def notes(self) -> list[str]:
         return []
@@ -728,7 +729,7 @@ class SequenceReader:
         if limit is not None:
             todo = todo[:limit]
         for n in todo:
-            yield SeqFrame(n, (n - self.seq.first_on_disk) / self.fps, display8(self.view(self.read_plate(n))))
+            yield SeqFrame(n, (n - self.time_origin) / self.fps, display8(self.view(self.read_plate(n))))
 
     def __iter__(self) -> Iterator[SeqFrame]:
         return self.frames()

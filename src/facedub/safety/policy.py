@@ -24,7 +24,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -159,19 +159,44 @@ def begin_output(
     preview: tuple[np.ndarray, int] | None = None,
     classifier: gate.Classifier | None = None,
     now: dt.datetime | None = None,
+    output_id: str | None = None,
+    frames: Callable[[], list[tuple[int, float, np.ndarray]]] | None = None,
 ) -> OutputContext:
     """Every check a conversion needs, before any work; returns the context for marking.
 
     Consent of both identities (re-checks expiry), then the content gate on the target: the
-    whole file, or only the previewed frame when ``preview=(rgb, frame_index)``.
+    whole file, or only the previewed frame when ``preview=(rgb, frame_index)``, or for an
+    image sequence the frames ``frames()`` returns ((frame number, seconds, RGB uint8) each;
+    the target is then the sequence's first file). ``output_id``: the id to mark with (an
+    image-sequence render derives it from the job, so its chunks share it); default a new one.
     """
     require_consent_for_convert(model_meta, now)
-    if preview is None:
+    if frames is not None:
+        check_frames(frames(), str(target), reporter, classifier)
+    elif preview is None:
         check_inputs([target], reporter, classifier)
     else:
         rgb, index = preview
         check_image(rgb, f"{target} (frame {index})", classifier)
-    return OutputContext(prov.output_info([target], model_meta, settings, visible_label))
+    return OutputContext(prov.output_info([target], model_meta, settings, visible_label, output_id=output_id))
+
+
+def check_frames(
+    frames: list[tuple[int, float, np.ndarray]], name: str, reporter: Reporter | None = None, classifier: gate.Classifier | None = None
+) -> gate.GateReport:
+    """Content gate on sampled frames of one input held in memory (an image sequence)."""
+    reporter = reporter or NullReporter()
+    classifier = classifier or gate.default_classifier()
+    reporter.start("content check", len(frames), "sample")
+    samples = []
+    for n, t, rgb in frames:
+        samples.append(gate.score_sample(rgb, classifier, GATE, time=t, frame=n))
+        reporter.advance(1)
+    reporter.finish()
+    r = gate.GateReport(name, tuple(samples), gate.decide(samples, GATE), GATE)
+    if r.refused:
+        raise ContentRefused(r.reason())
+    return r
 
 
 def begin_pristine(

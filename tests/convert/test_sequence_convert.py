@@ -1,0 +1,270 @@
+"""convert on image sequences: plate precision outside the face, mattes and face layers,
+chunked ranges identical to one run, video <-> sequence (fake detector, stand-in model)."""
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedub.convert import ConvertConfig, convert_video
+from facedub.convert import sequence_out as so
+from facedub.errors import BadInput
+from facedub.media import sequence as seq
+
+_spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).with_name("tinymodel.py"))
+helpers = sys.modules.setdefault("convert_tinymodel", importlib.util.module_from_spec(_spec))
+if not hasattr(helpers, "FakeDetector"):
+    _spec.loader.exec_module(helpers)
+
+W, H = 128, 96
+
+
+@pytest.fixture(autouse=True)
+def _no_occlusion_model(monkeypatch):
+    import facedub.convert.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "occlusion_model", lambda config, model=None: None)
+
+
+def _plate_linear(i, h=H, w=W):
+    """A scene-linear plate: ramps, grain, a highlight above 1.0 and a face-sized blob."""
+    rng = np.random.default_rng(i)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 0.02 + 0.5 * (xx / w)[..., None] * np.array([1.0, 0.8, 0.6]) + 0.1 * (yy / h)[..., None]
+    base = base + rng.normal(0, 0.003, (h, w, 3))
+    base[4:10, 4:12] = 3.5  # a highlight no 8-bit or 16-bit file could hold
+    return np.clip(base, 0, None).astype(np.float32)
+
+
+def _write_plates(folder, pattern, frames, kind):
+    folder.mkdir(parents=True, exist_ok=True)
+    p = seq.parse_pattern(str(folder / pattern))
+    col = seq.Colour(seq.ColourConfig(), "exr")
+    for n in frames:
+        lin = _plate_linear(n)
+        if kind in ("half", "float"):
+            seq.write_frame(p.path(n), lin, kind)
+        else:
+            seq.write_frame(p.path(n), seq.from_unit(np.clip(col.to_view(lin), 0, 1), "uint16"), "uint16")
+    return p
+
+
+def _sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _manifest(folder):
+    ms = sorted(Path(folder).glob("*.facedub.json"))
+    assert ms, f"no manifest in {folder}"
+    return [json.loads(m.read_text()) for m in ms]
+
+
+@pytest.mark.parametrize("kind, ext, tol", [("float", "exr", 5e-3), ("half", "exr", 0.1), ("uint16", "png", 0.0)])
+def test_outside_the_matte_the_output_is_the_plate_plus_the_mark(tmp_path, kind, ext, tol):
+    """Where the matte is 0 the output differs from the plate by the watermark alone: whole
+    display levels (within sequence_marks' documented tolerance: 0.005 level for float, 0.1
+    for half, exactly 257 codes a level for 16 bit), no colour shift, no rounding; the
+    highlight above 1.0 survives; inside the matte the face is replaced."""
+    frames = range(1001, 1005)
+    plates = _write_plates(tmp_path / "plates", f"shot.%04d.{ext}", frames, kind)
+    out = tmp_path / "out" / f"shot.%04d.{ext}"
+    matte = tmp_path / "matte" / "shot.%04d.png"
+    face = tmp_path / "face" / f"shot.%04d.{ext}"
+    det = helpers.FakeDetector((H, W))
+    s = convert_video(str(plates.text), helpers.InvertNet(), str(out), ConvertConfig(batch=4, visible_label=False),
+                      detector=det, matte_out=str(matte), face_out=str(face))
+    assert (s.kind, s.frames, s.swapped) == ("sequence", 4, 4)
+    col = seq.Colour(seq.ColourConfig(), ext if ext == "exr" else "png")
+    outp, mattep, facep = (seq.parse_pattern(str(x)) for x in (out, matte, face))
+    for n in frames:
+        plate = seq.read_frame(plates.path(n))
+        got = seq.read_frame(outp.path(n))
+        a = seq.read_frame(mattep.path(n))[..., 0].astype(np.float64) / 65535.0
+        assert got.dtype == plate.dtype
+        outside = a == 0
+        assert outside.mean() > 0.5 and (a > 0.99).any()
+        if kind == "uint16":
+            d = got.astype(np.int64) - plate.astype(np.int64)
+            assert np.all(d[outside] % 257 == 0)
+            levels = d[outside] // 257
+        else:
+            view_p, view_o = col.to_view(plate), col.to_view(got)
+            lv = (view_o - view_p)[outside] * 255.0
+            levels = np.rint(lv)
+            assert np.abs(lv - levels).max() <= tol
+            assert np.array_equal(got[4:10, 4:12], plate[4:10, 4:12]) or np.abs(got[4:10, 4:12] - 3.5).max() < 0.2  # the highlight stays
+        assert np.abs(levels).max() <= 8 and (levels != 0).mean() > 0.3  # the mark, and only the mark
+        # inside the face: replaced (the stand-in inverts it)
+        inside = a > 0.99
+        assert np.abs(got[inside].astype(np.float64) - plate[inside].astype(np.float64)).mean() > (0.05 if kind != "uint16" else 3000)
+        # the face layer: alpha is the matte; its colour is zero where the matte is
+        fl = seq.read_frame(facep.path(n)) if ext == "exr" else None
+        if fl is not None:
+            import OpenEXR
+
+            with OpenEXR.File(str(facep.path(n)), separate_channels=True) as f:
+                alpha = np.asarray(f.channels()["A"].pixels, np.float64)
+            assert np.allclose(alpha, a, atol=1e-4 if kind == "float" else 5e-4)  # half holds α to 2^-11
+            assert np.all(fl[outside] == 0)
+    tags = seq.read_text_tags(outp.path(1001))
+    assert tags.get("facedub_role") == "plate" and tags.get("facedub_output_id")
+    for folder in ("out", "matte", "face"):
+        (m,) = _manifest(tmp_path / folder)
+        assert m["frames"] == [1001, 1004] and m["output_id"] == tags["facedub_output_id"]
+        for f in m["files"]:
+            assert _sha(tmp_path / folder / f["path"]) == f["sha256"]
+    # plates untouched
+    assert sorted(p.name for p in (tmp_path / "plates").iterdir()) == [plates.name(n) for n in frames]
+
+
+class BlobDetector:
+    """A face whose place follows a bright blob drawn in each frame: what it reports depends
+    on the frame alone (as the real detector's per-frame mode), never on the calls before."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def detect(self, rgb):
+        self.calls += 1
+        g = rgb[..., 1].astype(np.float64)
+        if g.max() < 245:  # a dimmer blob: missed, as a real detector misses a face now and then
+            return []
+        wts = np.clip(g - 200.0, 0, None)
+        yy, xx = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]]
+        c = ((xx * wts).sum() / wts.sum(), (yy * wts).sum() / wts.sum())
+        lm = helpers.mean_face_68(c, 0.5 * min(rgb.shape[:2]))
+        x0, y0 = lm.min(axis=0)
+        x1, y1 = lm.max(axis=0)
+        return [helpers.FakeFace((x0, y0, x1, y1), 0.9, lm)]
+
+
+def _blob_plates(folder, frames, h=64, w=96, gone=()):
+    """16-bit sRGB plates with a blob that wanders a little (sub-pixel) from frame to frame;
+    in frames in ``gone`` the blob is dimmer and the detector misses it (dropouts, bridged when short)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = seq.parse_pattern(str(folder / "plate.%04d.png"))
+    yy, xx = np.mgrid[0:h, 0:w]
+    for n in frames:
+        rng = np.random.default_rng(n)
+        cx = w / 2 + 3 * np.sin(n / 7.0) + rng.normal(0, 0.4)
+        cy = h / 2 + 2 * np.cos(n / 11.0) + rng.normal(0, 0.4)
+        img = 0.25 + 0.3 * (xx / w)[..., None] * np.array([1.0, 0.7, 0.5]) + rng.normal(0, 0.01, (h, w, 3))
+        img[..., 1] += (0.55 if n in gone else 0.7) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 18.0)
+        seq.write_frame(p.path(n), seq.from_unit(np.clip(img, 0, 1), "uint16"), "uint16")
+    return p
+
+
+def test_warmup_covers_the_filters_memory():
+    cfg = ConvertConfig()
+    before, with_model, after = so.warmup_frames(cfg, 24.0)
+    # one-euro at 24 fps keeps 0.79 of its state a frame: 159 frames take it below 1e-16
+    assert 0.7925**(before - cfg.max_gap - 10) < 1e-16 and with_model >= 54 and after == cfg.max_gap + 1
+    assert so.warmup_frames(ConvertConfig(smooth="none", color="none"), 24.0)[0] == cfg.max_gap + 10
+    span = so.plan_span((1001, 1400), (1200, 1210), cfg, 24.0)
+    assert span.read[0] == 1200 - before and span.model[0] == 1200 - with_model
+    assert (span.read[1] + 1) % cfg.batch == 0 and span.read[1] >= 1210 + after
+    assert so.plan_span((1001, 1400), (1001, 1010), cfg, 24.0).read[0] == 1001  # nothing before the first frame
+    with pytest.raises(BadInput, match="holds frames 1001-1400"):
+        so.plan_span((1001, 1400), (990, 1010), cfg, 24.0)
+
+
+def test_three_chunks_are_bit_identical_to_one_run(tmp_path):
+    """A 200-frame shot rendered whole, then as three chunks (the last two with their whole
+    warm-up inside the shot, so the filters' state before it is really forgotten, not just
+    absent): every written file has the same sha256 in the manifests, matte and face layer
+    included. A dropout of 3 frames (bridged) straddles a chunk boundary."""
+    frames = range(1001, 1201)
+    plates = _blob_plates(tmp_path / "plates", frames, gone={1188, 1189, 1190})
+    cfg = ConvertConfig(batch=8, visible_label=False)
+
+    def render(rng=None):
+        c = cfg if rng is None else ConvertConfig(batch=8, visible_label=False, frame_range=rng)
+        return convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "out" / "sh.%04d.png"), c, detector=BlobDetector(),
+                             matte_out=str(tmp_path / "matte" / "sh.%04d.png"), face_out=str(tmp_path / "face" / "sh.%04d.exr"))
+
+    def hashes():
+        got = {}
+        for folder in ("out", "matte", "face"):
+            for m in _manifest(tmp_path / folder):
+                for f in m["files"]:
+                    name = os.path.normpath(os.path.join(folder, f["path"]))  # every folder's manifest lists all three roles
+                    assert got.setdefault(name, f["sha256"]) == f["sha256"]
+                    assert _sha(tmp_path / name) == f["sha256"]
+        return got
+
+    whole = render()
+    assert (whole.frames, whole.swapped, whole.bridged) == (200, 200, 3)
+    one_run = hashes()
+    ids = {m["output_id"] for m in _manifest(tmp_path / "out")}
+    for folder in ("out", "matte", "face"):
+        (tmp_path / folder).rename(tmp_path / f"whole_{folder}")
+    chunks = [(1001, 1179), (1180, 1189), (1190, 1200)]
+    for rng in chunks:
+        s = render(rng)
+        assert s.frames == rng[1] - rng[0] + 1
+    chunked = hashes()
+    assert len(one_run) == 3 * 200 and chunked == one_run
+    assert {m["output_id"] for m in _manifest(tmp_path / "out")} == ids  # one mark for the whole shot
+    assert len(_manifest(tmp_path / "out")) == 3  # one manifest per chunk
+
+
+def test_without_warmup_a_chunk_differs(tmp_path, monkeypatch):
+    """The control: with the warm-up switched off the middle chunk's first frames differ
+    from the whole run (so the identity above is the warm-up's doing)."""
+    frames = range(1001, 1041)
+    plates = _blob_plates(tmp_path / "plates", frames)
+    cfg = ConvertConfig(batch=8, visible_label=False)
+    out = str(tmp_path / "out" / "sh.%04d.png")
+    convert_video(plates.text, helpers.InvertNet(), out, cfg, detector=BlobDetector())
+    whole = {p.name: _sha(p) for p in (tmp_path / "out").glob("*.png")}
+    (tmp_path / "out").rename(tmp_path / "whole")
+    monkeypatch.setattr(so, "warmup_frames", lambda config, fps: (0, 0, 0))
+    convert_video(plates.text, helpers.InvertNet(), out, ConvertConfig(batch=8, visible_label=False, frame_range=(1020, 1030)), detector=BlobDetector())
+    part = {p.name: _sha(p) for p in (tmp_path / "out").glob("*.png")}
+    assert len(part) == 11 and any(part[k] != whole[k] for k in part)
+
+
+def test_video_in_sequence_out_and_sequence_in_video_out(tmp_path):
+    from tests.conftest import write_test_video
+
+    import av
+
+    video = write_test_video(tmp_path / "in.mp4", frames=6, size=(W, H), fps=25)
+    out = tmp_path / "o" / "v.%04d.png"
+    s = convert_video(video, helpers.InvertNet(), str(out), ConvertConfig(batch=4), detector=helpers.FakeDetector((H, W)),
+                      matte_out=str(tmp_path / "m" / "v.%04d.png"))
+    assert (s.kind, s.frames) == ("sequence", 6)
+    got = seq.read_frame(seq.parse_pattern(str(out)).path(0))
+    assert got.dtype == np.uint8 and got.shape == (H, W, 3)  # a video's 8-bit frames as 8-bit PNG
+    assert len(list((tmp_path / "m").glob("v.*.png"))) == 6
+
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.exr", range(1, 9), "half")
+    mp4 = tmp_path / "shot.mp4"
+    s = convert_video(plates.text, helpers.InvertNet(), mp4, ConvertConfig(batch=4, fps=25, frame_range=(3, 7)), detector=helpers.FakeDetector((H, W)))
+    assert (s.kind, s.frames, s.fps) == ("video", 5, 25)
+    with av.open(str(mp4)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5
+    assert mp4.with_name("shot.mp4.facedub.json").is_file() or list(tmp_path.glob("shot*.facedub.json"))
+
+
+def test_abort_removes_the_frames_written(tmp_path):
+    """A run stopped half-way leaves none of its frames behind (and no manifest)."""
+    from facedub.errors import Cancelled
+    from facedub.progress import RecordingReporter
+
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.png", range(1, 21), "uint16")
+
+    class StopAfter(RecordingReporter):
+        def should_stop(self):
+            return self.done >= 8
+
+    with pytest.raises(Cancelled):
+        convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "out" / "s.%04d.png"), ConvertConfig(batch=2, queue_size=2),
+                      StopAfter(), detector=helpers.FakeDetector((H, W)), matte_out=str(tmp_path / "matte" / "s.%04d.png"))
+    assert list((tmp_path / "out").iterdir()) == [] and list((tmp_path / "matte").iterdir()) == []
+    assert len(list((tmp_path / "plates").iterdir())) == 20
