@@ -95,8 +95,40 @@ def test_build_app_offline(tmp_path):
     demo = build_app(tmp_path / "projects")
     assert isinstance(demo, gr.Blocks)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
-    for needed in ("create-btn", "source-consent-save", "source-gallery", "train-btn", "conv-forehead", "conv-sharpen", "render-btn", "result-video", "verify-box"):
+    for needed in ("create-btn", "source-consent-save", "source-gallery", "train-btn", "conv-forehead", "conv-sharpen", "render-btn", "result-video", "verify-box",
+                   "swap-btn", "swap-stop", "swap-continue", "swap-minutes", "swap-source-evidence", "swap-target-synthetic", "swap-verify", "train-minutes"):
         assert needed in ids
+    tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert tabs[0] == "Swap" and tabs[1:] == ["1 · Consent", "2 · Faces", "3 · Train", "4 · Convert", "5 · Result"]
+
+
+def test_page_builders_are_small():
+    """build_app() only assembles: each page has its own builder, none of them long."""
+    import inspect
+
+    from facedub.ui import app, pages
+
+    assert len(inspect.getsource(app.build_app).splitlines()) <= 40
+    for fn in (pages.swap_page, pages.consent_page, pages.faces_page, pages.train_page, pages.convert_page, pages.result_page):
+        assert len(inspect.getsource(fn).splitlines()) <= 110, fn.__name__
+
+
+def test_budget_table_quotes_the_benchmark():
+    """Every figure the Swap page promises for a budget is in BENCHMARKS.md's quality section."""
+    import re
+    from pathlib import Path
+
+    from facedub.ui.render import BUDGETS, budget_md
+
+    bench = (Path(__file__).resolve().parents[2] / "BENCHMARKS.md").read_text()
+    section = bench[bench.index("<!-- bench:quality -->"):bench.index("<!-- /bench:quality -->")]
+    lite = section[section.index("### `lite`"):section.index("### `original`")]
+    for minutes, text in BUDGETS:
+        row = next(r for r in lite.splitlines() if r.startswith(f"| {minutes} | "))
+        for fig in re.findall(r"\d[\d,.]*", text):
+            fig = fig.rstrip(".,").replace(",", "")
+            assert any(f"| {minutes} |" in r and fig in r for r in lite.splitlines()), (minutes, fig, row)
+    assert "| 10 min |" in budget_md()
 
 
 def test_convert_settings_carry_forehead_and_sharpen():

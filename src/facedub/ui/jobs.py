@@ -135,6 +135,12 @@ class JobReporter:
     def finish(self) -> None:
         self._save(force=True)
 
+    def set_field(self, key: str, value: Any) -> None:
+        """Put an extra JSON value into the job state (e.g. a swap's stage list) and save it."""
+        with self._lock:
+            self.state[key] = json.loads(json.dumps(value))
+        self._save(force=True)
+
     def should_stop(self) -> bool:
         if self._stop.is_set():
             return True

@@ -247,3 +247,133 @@ def convert_job(project: Project, settings: dict[str, Any]) -> JobFn:
         return {"convert": _to_dict(summary), "verify": report}
 
     return run
+
+
+# --- the one-click swap ------------------------------------------------------------------
+SWAP_STAGES: tuple[tuple[str, str], ...] = (
+    ("check", "Check the inputs (consent, content)"),
+    ("extract-source", "Extract the source faces"),
+    ("extract-target", "Extract the target faces"),
+    ("train", "Train the model"),
+    ("convert", "Convert the video"),
+    ("verify", "Verify the watermark"),
+    ("eval", "Quality report"),
+)
+
+
+class SwapStages:
+    """A reporter between ``run_swap`` and the job: forwards everything, and keeps a stage
+    list (done / running / skipped, seconds each) in the job state from the phases and notes
+    the stage functions report."""
+
+    def __init__(self, rep: Any) -> None:
+        import time as _time
+
+        self._rep, self._time = rep, _time
+        self.stages = [{"key": k, "name": n, "status": "waiting", "seconds": None} for k, n in SWAP_STAGES]
+        self._current: str | None = None
+        self._t0 = _time.monotonic()
+
+    def _enter(self, key: str) -> None:
+        if key == self._current:
+            return
+        keys = [s["key"] for s in self.stages]
+        now = self._time.monotonic()
+        for s in self.stages:
+            if s["key"] == self._current:
+                s["status"], s["seconds"] = "done", round(now - self._t0, 1)
+        for s in self.stages[: keys.index(key)]:  # stages passed over were already done earlier
+            if s["status"] == "waiting":
+                s["status"] = "skipped"
+        self._current, self._t0 = key, now
+        self.stages[keys.index(key)]["status"] = "running"
+        self._rep.set_field("stages", self.stages)
+
+    def close(self, status: str) -> None:
+        now = self._time.monotonic()
+        for s in self.stages:
+            if s["key"] == self._current:
+                s["status"] = "done" if status == "done" else "stopped"
+                s["seconds"] = round(now - self._t0, 1)
+            elif status == "done" and s["status"] == "waiting":
+                s["status"] = "skipped"
+        self._rep.set_field("stages", self.stages)
+
+    # Reporter protocol
+    def start(self, phase: str, total: int | None = None, unit: str = "it") -> None:
+        ph = phase.lower()
+        if ph.startswith("content check") and self._current in (None, "check"):
+            self._enter("check")
+        elif ph.startswith(("load faces", "train")):
+            self._enter("train")
+        elif ph.startswith("convert"):
+            self._enter("convert")
+        elif ph.startswith(("eval", "source identity")):
+            if self._current == "convert":  # run_swap verifies between convert and eval
+                self._enter("verify")
+            self._enter("eval")
+        self._rep.start(phase, total, unit)
+
+    def note(self, message: str) -> None:
+        m = str(message)
+        if m.startswith("extract source"):
+            self._enter("extract-source")
+        elif m.startswith("extract target"):
+            self._enter("extract-target")
+        self._rep.note(message)
+
+    def advance(self, n: int = 1, **metrics: Any) -> None:
+        self._rep.advance(n, **metrics)
+
+    def image(self, path: str, caption: str = "") -> None:
+        self._rep.image(path, caption)
+
+    def finish(self) -> None:
+        self._rep.finish()
+
+    def should_stop(self) -> bool:
+        return self._rep.should_stop()
+
+
+def swap_job(project: Project, minutes: float, arch: str = "auto", every: int = 1, max_frames: int | None = None) -> JobFn:
+    """The whole chain as one job: the same :func:`facedub.swap.run_swap` as ``facedub swap``,
+    on the project's chosen inputs and consent records, into ``output/result.mp4``. Running it
+    again continues (extraction skips what is done, training spends what is left of the
+    budget). The project's lock is held by the job, so run_swap does not take it again."""
+    from facedub.swap import SwapConfig
+
+    src = list(project.input_files("source"))
+    if not src:
+        raise BadInput("source: choose the source video(s) first")
+    target = _target_video(project)
+    for role in ("source", "target"):
+        if not project.consent_path(role).is_file():
+            raise BadInput(f"{role}: fill in and save the {role} consent first")
+    if not minutes or float(minutes) <= 0:
+        raise BadInput(f"time budget: give minutes of training (more than 0), not {minutes}")
+    config = SwapConfig(
+        source=tuple(src), target=target, out=str(project.result_path), project=str(project.root),
+        minutes=float(minutes), arch=arch, every=max(1, int(every or 1)),
+        max_frames=int(max_frames) if max_frames else None,
+    )
+
+    def run(reporter: Any) -> dict[str, Any]:
+        from facedub.errors import Cancelled
+        from facedub.swap import run_swap
+
+        stages = SwapStages(reporter)
+        stages._enter("check")
+        try:
+            summary = run_swap(config, stages, hold_lock=False)
+        except BaseException:
+            stages.close("stopped")
+            raise
+        if reporter.should_stop():  # stopped after training: the model is saved, nothing converted since
+            stages.close("stopped")
+            raise Cancelled("stopped; press Continue to go on from the saved model")
+        if stages._current == "convert":
+            stages._enter("verify")
+        stages.close("done")
+        return {"swap": summary.to_dict(), "verify": summary.verify}
+
+    return run
