@@ -58,6 +58,14 @@ def register(subparsers: Any) -> None:
     )
     limit(p, p.add_argument("--threads", type=int, metavar="N", help="CPU threads to use (default: all cores)"), lo=1)
     p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: the GPU when there is one)")
+    p.add_argument(
+        "--occlusion",
+        choices=("auto", "off"),
+        default="off",
+        help="auto: what the occlusion model finds in front of a training face (a hand, a microphone, glasses) carries no loss, "
+        "so the decoders do not learn to paint it (masks computed once per face and cached); off: every pixel counts (default), "
+        "the same name and meaning as convert's --occlusion",
+    )
     p.add_argument("--no-warp", action="store_true", help="turn off the random grid warp of the inputs")
     p.add_argument("--no-flip", action="store_true", help="turn off random horizontal flips")
     limit(p, p.add_argument("--colour-match", type=float, default=0.5, metavar="P", help="share of faces given the other person's colour statistics (default 0.5; 0 = off)"), lo=0, hi=1)
@@ -91,6 +99,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         augment=AugmentConfig(warp=not args.no_warp, flip=not args.no_flip, colour_match=args.colour_match),
         threads=args.threads,
         device=args.device,
+        occlusion=args.occlusion,
     )
     s = train(config, reporter)
     if args.json:

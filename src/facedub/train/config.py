@@ -47,6 +47,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # random augmentation settings
     threads: int | None = None  # CPU threads for torch (None: leave torch's default)
     device: str | None = None  # "cpu", "cuda", "cuda:1" (None: CUDA when available)
+    occlusion: str = "off"  # "auto": pixels the occlusion network finds hidden (a hand, a microphone) carry no loss; "off": every pixel counts
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ from the same matrix, so an unaugmented view is exactly convert's model input. A
 * the 2018 random warp: a 5×5 grid of control points jittered by ``warp_sigma`` of the side,
   interpolated bicubically over the face and added to the same sampling grid (the *input*).
 
+With occlusion on (:mod:`facedub.train.occlusion`) a sixth channel, the keep mask (0 where
+the occlusion network finds the face hidden), is cut and augmented with the target, and the
+colour statistics are taken over the visible face only.
+
 No per-sample Python runs in the hot loop. The random state is one ``torch.Generator`` plus a
 shuffled order per identity, all of which the checkpoint stores so ``--resume`` is exact.
 """
@@ -101,8 +105,8 @@ class IdentityData:
     name: str  # "source" | "target"
     faceset: Faceset
     folder: Path
-    train: torch.Tensor  # uint8 [N,5,C,C]: RGB + face hull + eyes/mouth, context size C
-    val: torch.Tensor  # uint8 [V,5,S,S]: unaugmented model inputs + masks
+    train: torch.Tensor  # uint8 [N,5,C,C]: RGB + face hull + eyes/mouth (+ keep mask with occlusion: [N,6,C,C]), context size C
+    val: torch.Tensor  # uint8 [V,5 or 6,S,S]: unaugmented model inputs + masks
     col_mean: torch.Tensor  # [N,3] per-face YCbCr mean over the face hull
     col_std: torch.Tensor  # [N,3] per-face YCbCr std over the face hull
     train_files: tuple[str, ...]
@@ -110,6 +114,9 @@ class IdentityData:
     # Where the model input lies in a context image: (scale, offset) of the normalised map
     # model → context (``context_view``); None = the centred size/C square.
     view: tuple[float, float] | None = None
+    # With occlusion on: what the network found (mean hidden share of the face region over the
+    # faces it could read, faces it could not read, maps computed now rather than cached).
+    occlusion: dict[str, Any] | None = None
 
 
 def geometry(size: int, coverage: float) -> tuple[int, float]:
@@ -151,12 +158,32 @@ def check_faceset(fs: Faceset, path: str, name: str) -> None:
         raise BadInput(f"{path}: the {name} faceset has {n} faces; training needs at least {MIN_FACES} (a few hundred is better)")
 
 
-def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage: float) -> IdentityData:
+def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage: float, occlusion: Any = None) -> IdentityData:
+    """One identity's faces cut for a ``size`` px model at ``coverage``. With ``occlusion`` (a
+    :class:`facedub.train.occlusion.MapSource`) each face gets a 6th channel, the keep mask:
+    0 where the occlusion network finds the face hidden (those pixels carry no loss)."""
     folder = faceset_dir(path)
     ctx, ctx_cov = geometry(size, coverage)
     margin = (ctx - size) // 2
     n = len(fs.faces)
-    arr = np.empty((n, 5, ctx, ctx), np.uint8)
+    arr = np.empty((n, 6 if occlusion is not None else 5, ctx, ctx), np.uint8)
+    pending: list[tuple[int, np.ndarray, np.ndarray, str]] = []
+    stats = {"hidden_share": [], "unreadable": 0, "computed": 0}
+
+    def flush() -> None:
+        from facedub.train.occlusion import keep_masks
+
+        if not pending:
+            return
+        km = keep_masks([p[1] for p in pending], [p[2] for p in pending], [p[3] for p in pending], ctx, ctx_cov, occlusion)
+        for (j, *_), k in zip(pending, km.keep):
+            arr[j, 5] = k
+        readable = len(pending) - km.unreadable
+        stats["hidden_share"].append((km.hidden_share, readable))
+        stats["unreadable"] += km.unreadable
+        stats["computed"] += km.computed
+        pending.clear()
+
     for i, rec in enumerate(fs.faces):
         try:
             crop = load_crop(folder, rec.file)
@@ -167,7 +194,8 @@ def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage:
         img = crop_to_model(crop, ctx_cov, ctx)
         m = crop_to_model_matrix(ctx_cov, ctx, crop.shape[1])
         try:
-            lm = transform_points(transform_points(rec.landmarks_array(), rec.affine_array()), m)
+            lm_crop = transform_points(rec.landmarks_array(), rec.affine_array())
+            lm = transform_points(lm_crop, m)
         except ValueError:
             raise BadInput(f"{folder}: face {rec.file} has malformed landmarks or affine") from None
         if lm.shape != (68, 2):
@@ -176,6 +204,14 @@ def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage:
         arr[i, :3] = img.transpose(2, 0, 1)
         arr[i, 3] = hull
         arr[i, 4] = em
+        if occlusion is not None:
+            from facedub.fileio import sha256_file
+
+            pending.append((i, crop, lm_crop, sha256_file(folder / rec.file)))
+            if len(pending) >= 64:
+                flush()
+    if occlusion is not None:
+        flush()
     t = torch.from_numpy(arr)
     tr, va = split_indices(n)
     train = t[tr].contiguous()
@@ -185,12 +221,20 @@ def load_identity(name: str, fs: Faceset, path: str | Path, size: int, coverage:
     else:  # the rounded context is off the model square by a fraction of a pixel: resample exactly
         theta = torch.tensor([[view[0], 0.0, view[1]], [0.0, view[0], view[1]]], dtype=torch.float32).expand(len(va), 2, 3)
         v = t[va].float()
-        grid = F.affine_grid(theta, [len(va), 5, size, size], align_corners=False)
+        grid = F.affine_grid(theta, [len(va), v.shape[1], size, size], align_corners=False)
         val = F.grid_sample(v, grid, mode="bilinear", padding_mode="reflection", align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
-    mean, std = colour_stats(train[:, :3].float() / 255, train[:, 3:4].float() / 255)
+    face = train[:, 3:4].float() / 255
+    if train.shape[1] > 5:  # occlusion on: the colour statistics of the visible face only
+        face = face * (train[:, 5:6].float() / 255)
+    mean, std = colour_stats(train[:, :3].float() / 255, face)
     files = [f.file for f in fs.faces]
+    occ_stats = None
+    if occlusion is not None:
+        w = sum(r for _, r in stats["hidden_share"])
+        share = sum(h * r for h, r in stats["hidden_share"]) / w if w else 0.0
+        occ_stats = {"hidden_share": round(share, 4), "unreadable": stats["unreadable"], "computed": stats["computed"], "faces": n}
     return IdentityData(
-        name, fs, folder, train, val, mean, std, tuple(files[i] for i in tr), tuple(files[i] for i in va), view
+        name, fs, folder, train, val, mean, std, tuple(files[i] for i in tr), tuple(files[i] for i in va), view, occ_stats
     )
 
 
@@ -249,6 +293,19 @@ def make_batch(
 
     All randomness comes from ``gen`` in a fixed order, so a batch is reproducible.
     """
+    return training_batch(data, other, idx, size, aug, gen)[:4]  # type: ignore[return-value]
+
+
+def training_batch(
+    data: IdentityData,
+    other: IdentityData,
+    idx: torch.Tensor,
+    size: int,
+    aug: AugmentConfig,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`make_batch` and the keep mask [B,1,S,S] moved with the target (None without
+    occlusion): the same random draws, so turning occlusion on does not change the batches."""
     x = data.train[idx].float().div_(255.0)
     b, _, c, _ = x.shape
     # Random draws first, always all of them, so the stream does not depend on the settings.
@@ -305,10 +362,16 @@ def make_batch(
     tgt = target[:, :3]
     if colour is not None:
         inp, tgt = apply_colour(inp, *colour), apply_colour(tgt, *colour)
-    return inp.clamp(0, 1), tgt.clamp(0, 1), target[:, 3:4], target[:, 4:5]
+    keep = target[:, 5:6] if target.shape[1] > 5 else None
+    return inp.clamp(0, 1), tgt.clamp(0, 1), target[:, 3:4], target[:, 4:5], keep
 
 
 def val_batch(data: IdentityData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validation inputs (= targets), face-hull and eyes/mouth masks, float [V,·,S,S]."""
     v = data.val.float() / 255.0
     return v[:, :3], v[:, 3:4], v[:, 4:5]
+
+
+def val_keep(data: IdentityData) -> torch.Tensor | None:
+    """The validation faces' keep masks, float [V,1,S,S] (None without occlusion)."""
+    return data.val[:, 5:6].float() / 255.0 if data.val.shape[1] > 5 else None

@@ -51,8 +51,9 @@ from facedub.model.registry import ARCH_NAMES, DEFAULT_ARCH, build_model, defaul
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
 from facedub.train.config import TrainConfig, TrainSummary
-from facedub.train.data import IdentityData, Sampler, check_faceset, load_identity, make_batch, val_batch
+from facedub.train.data import IdentityData, Sampler, check_faceset, load_identity, training_batch, val_batch, val_keep
 from facedub.train.losses import reconstruction_loss, ssim
+from facedub.train.occlusion import OCCLUSION_MODES
 from facedub.train.preview import ROWS, plateaued, write_loss_curve, write_preview
 from facedub.faceset.store import faceset_dir
 
@@ -100,6 +101,7 @@ def _faceset_record(fs: Faceset, path: str, data: IdentityData) -> dict[str, Any
         "faces": len(fs.faces),
         "train_faces": int(data.train.shape[0]),
         "val_faces": list(data.val_files),
+        **({"occlusion": data.occlusion} if data.occlusion is not None else {}),
     }
 
 
@@ -257,13 +259,34 @@ def choose_device(requested: str | None, local_rank: int = 0, cuda_available: bo
 
 
 def _load_data(config: TrainConfig, source_fs: Faceset, target_fs: Faceset, mcfg: Any, reporter: Reporter) -> tuple[IdentityData, IdentityData]:
-    reporter.start("load faces", total=2, unit="set")
-    src = load_identity("source", source_fs, config.source, mcfg.size, mcfg.coverage)
+    occ = occlusion_source(config)
+    reporter.start("load faces" if occ is None else "load faces + occlusion masks", total=2, unit="set")
+    src = load_identity("source", source_fs, config.source, mcfg.size, mcfg.coverage, occ)
     reporter.advance(1)
-    tgt = load_identity("target", target_fs, config.target, mcfg.size, mcfg.coverage)
+    tgt = load_identity("target", target_fs, config.target, mcfg.size, mcfg.coverage, occ)
     reporter.advance(1)
     reporter.finish()
+    if occ is not None:
+        for d in (src, tgt):
+            st = d.occlusion or {}
+            reporter.note(
+                f"occlusion ({d.name}): {100 * st.get('hidden_share', 0.0):.1f} % of the face region marked hidden on average "
+                f"and left out of the loss; {st.get('unreadable', 0)} of {st.get('faces', 0)} faces unreadable (counted whole); "
+                f"{st.get('computed', 0)} masks computed, the rest cached"
+            )
     return src, tgt
+
+
+def occlusion_source(config: TrainConfig) -> Any:
+    """The occlusion maps ``config.occlusion`` asks for (None when off): the model folder's own
+    ``occlusion.safetensors`` when it has one (as convert's ``auto``), else the generic network."""
+    if config.occlusion == "off":
+        return None
+    from facedub.convert.occlusion import PROJECT_WEIGHTS
+    from facedub.train.occlusion import MapSource
+
+    own = Path(config.out) / PROJECT_WEIGHTS
+    return MapSource(own if own.is_file() else None)
 
 
 # --- one training run -----------------------------------------------------------------------------
@@ -368,12 +391,12 @@ class _Run:
         src, tgt, size, aug, mcfg = self.src, self.tgt, self.mcfg.size, self.config.augment, self.mcfg
         idx_s = self.sampler.take("source", self.batch)
         idx_t = self.sampler.take("target", self.batch)
-        xs, ys, fs_, es = (self.to_dev(t) for t in make_batch(src, tgt, idx_s, size, aug, self.sampler.gen))
-        xt, yt, ft, et = (self.to_dev(t) for t in make_batch(tgt, src, idx_t, size, aug, self.sampler.gen))
+        xs, ys, fs_, es, ks = (None if t is None else self.to_dev(t) for t in training_batch(src, tgt, idx_s, size, aug, self.sampler.gen))
+        xt, yt, ft, et, kt = (None if t is None else self.to_dev(t) for t in training_batch(tgt, src, idx_t, size, aug, self.sampler.gen))
         with self.autocast():
             (ps, ms), (pt, mt) = self.module(xs, xt)
-        ls = reconstruction_loss(ps, ys, mcfg, es, ms, fs_)
-        lt = reconstruction_loss(pt, yt, mcfg, et, mt, ft)
+        ls = reconstruction_loss(ps, ys, mcfg, es, ms, fs_, ks)
+        lt = reconstruction_loss(pt, yt, mcfg, et, mt, ft, kt)
         self.opt.zero_grad(set_to_none=True)
         (ls + lt).backward()
         self.opt.step()
@@ -386,12 +409,14 @@ class _Run:
         res: dict[str, float] = {}
         for name, data in (("source", self.src), ("target", self.tgt)):
             x, fm, em = val_batch(data)
+            keep = val_keep(data)
             losses, ssims = [], []
             for i in range(0, x.shape[0], 32):
                 xb, fb, eb = self.to_dev(x[i : i + 32]), self.to_dev(fm[i : i + 32]), self.to_dev(em[i : i + 32])
+                kb = None if keep is None else self.to_dev(keep[i : i + 32])
                 with self.autocast():
                     p, m = net(xb, name)
-                losses.append(float(reconstruction_loss(p, xb, self.mcfg, eb, m, fb)) * xb.shape[0])
+                losses.append(float(reconstruction_loss(p, xb, self.mcfg, eb, m, fb, kb)) * xb.shape[0])
                 ssims.append(float(ssim(p.float(), xb).sum()))
             res[f"val_{name}"] = sum(losses) / x.shape[0]
             res[f"val_ssim_{name}"] = sum(ssims) / x.shape[0]
@@ -468,6 +493,7 @@ class _Run:
                 "world_size": self.world,
                 "device": self.device.type,
                 "augment": asdict(config.augment),
+                "occlusion": config.occlusion,
             },
             "facesets": {
                 "source": _faceset_record(self.source_fs, config.source, self.src),
@@ -616,5 +642,7 @@ def _check_options(c: TrainConfig) -> None:
         raise BadInput(f"--batch-size must be at least 1 (got {c.batch_size})")
     if c.lr is not None and not (0 < c.lr < 1):
         raise BadInput(f"--lr must be between 0 and 1 (got {c.lr})")
+    if c.occlusion not in OCCLUSION_MODES:
+        raise BadInput(f"--occlusion {c.occlusion!r}: choose from {', '.join(OCCLUSION_MODES)}")
     if c.preview_every < 0 or c.save_every < 0 or c.log_every < 1:
         raise BadInput("--preview-every and --save-every must be 0 or more")

@@ -1,7 +1,8 @@
 """Losses: L1, DSSIM and the mask loss, with extra weight on eyes and mouth.
 
 All are means over pixels weighted by ``1 + eye_mouth_weight · eyes_mouth_mask`` (normalised
-by the weights' mean, so the scale does not change with the weighting).
+by the weights' mean, so the scale does not change with the weighting), times the keep mask
+of occlusion-aware training (0 where something covers the face).
 """
 
 from __future__ import annotations
@@ -56,7 +57,19 @@ def weighted_mean(x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
     if w is None:
         return x.mean()
     w = _crop_like(w, x)
-    return (x * w).mean() / w.mean()
+    return (x * w).mean() / w.mean().clamp_min(1e-8)
+
+
+def ssim_window(h: int, w: int, window: int = 11) -> int:
+    """The SSIM window :func:`ssim_map` uses for an image of h×w pixels."""
+    return min(window, h, w)
+
+
+def window_min(keep: torch.Tensor, window: int) -> torch.Tensor:
+    """The smallest ``keep`` under each SSIM window ('valid', the size of :func:`ssim_map`):
+    a window that reaches a pixel carrying no loss carries none either, so what lies there
+    cannot move the structural loss through a neighbouring window."""
+    return -F.max_pool2d(-keep, window, stride=1)
 
 
 def pixel_weights(eyes_mouth: torch.Tensor | None, cfg: ModelConfig) -> torch.Tensor | None:
@@ -72,17 +85,29 @@ def reconstruction_loss(
     eyes_mouth: torch.Tensor | None = None,
     pred_mask: torch.Tensor | None = None,
     face_mask: torch.Tensor | None = None,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The training loss of one identity's batch, as the architecture's config asks."""
+    """The training loss of one identity's batch, as the architecture's config asks.
+
+    ``keep`` [B,1,S,S] (occlusion on): 0 where the face is hidden behind something. The
+    pixel losses are multiplied by it (the structural loss by its minimum under each SSIM
+    window), so whatever is in front of the face neither adds to the loss nor moves its
+    gradient; a learned mask is trained towards the visible face (hull × keep)."""
     pred = pred.float()
     w = pixel_weights(eyes_mouth, cfg)
     loss = pred.new_zeros(())
     if cfg.l1_weight:
-        loss = loss + cfg.l1_weight * weighted_mean((pred - target).abs(), w)
+        w1 = w if keep is None else (keep if w is None else w * keep)
+        loss = loss + cfg.l1_weight * weighted_mean((pred - target).abs(), w1)
     if cfg.dssim_weight:
-        loss = loss + cfg.dssim_weight * weighted_mean((1 - ssim_map(pred, target)) / 2, w)
+        w2 = w
+        if keep is not None:
+            kw = window_min(keep, ssim_window(pred.shape[-2], pred.shape[-1]))
+            w2 = kw if w is None else _crop_like(w, kw) * kw
+        loss = loss + cfg.dssim_weight * weighted_mean((1 - ssim_map(pred, target)) / 2, w2)
     if pred_mask is not None and face_mask is not None and cfg.mask_weight:
-        loss = loss + cfg.mask_weight * (pred_mask.float() - face_mask).abs().mean()
+        goal = face_mask if keep is None else face_mask * keep
+        loss = loss + cfg.mask_weight * (pred_mask.float() - goal).abs().mean()
     return loss
 
 
