@@ -88,3 +88,16 @@ def test_orphan_crops(tmp_path: Path) -> None:
     for name in ("abc_f0000000_0.png", "abc_f0000001_0.png", "stray.png"):
         (tmp_path / "faces" / name).write_bytes(b"x")
     assert [p.name for p in orphan_crops(fs, tmp_path)] == ["stray.png"]
+
+
+def test_to_dict_is_what_asdict_gives_and_owns_its_mutable_parts() -> None:
+    from dataclasses import asdict, replace
+
+    fs = replace(make_faceset(4), settings={"every": 1, "nested": {"a": [1, 2]}}, consent={"id": "c1", "subject": "x", "scopes": ["train"]})
+    d = fs.to_dict()
+    assert d == asdict(fs)
+    assert json.dumps(d) == json.dumps(asdict(fs))
+    d["settings"]["nested"]["a"].append(3)  # the copy is the caller's: the faceset is unchanged
+    d["consent"]["scopes"].clear()
+    assert fs.settings["nested"]["a"] == [1, 2] and fs.consent["scopes"] == ["train"]
+    assert Faceset.from_dict(json.loads(json.dumps(fs.to_dict()))) == fs

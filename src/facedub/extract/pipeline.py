@@ -89,6 +89,7 @@ class _Run:
     blur_scores: dict[str, float] = field(default_factory=dict)  # relative blur filter: crop file → sharpness at 64 px
     blurry: set[str] = field(default_factory=set)  # crops of this run below the relative blur limit
     blur: BlurLimit | None = None  # that limit, as last computed
+    saved: Faceset | None = None  # what this run last wrote to faceset.json
 
     def note(self, msg: str) -> None:
         self.notes.append(msg)
@@ -178,7 +179,7 @@ def _extract_into(out, files, readers, config, reporter, existing, consent, pend
         try:
             n_images = sum(1 for r in readers if r.kind != "video")
             images_started = False
-            for path, reader in zip(files, readers):
+            for i, (path, reader) in enumerate(zip(files, readers)):
                 if reader.kind != "video" and not images_started:
                     reporter.start(f"extract {n_images} image(s)", total=n_images, unit="image")
                     images_started = True
@@ -195,7 +196,8 @@ def _extract_into(out, files, readers, config, reporter, existing, consent, pend
                 processed += 1
                 before = len(run.new_faces)
                 try:
-                    _process_source(run, idx, reader, pool)
+                    # The last source's own checkpoint would be rewritten at once by the final one.
+                    _process_source(run, idx, reader, pool, checkpoint=i < len(files) - 1)
                 except BadInput as e:
                     errors.append(e)
                     if len(files) > 1:
@@ -422,7 +424,7 @@ def _decode_thread(reader: Any, start: int, every: int, limit: int | None, q: qu
         q.put(e)
 
 
-def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor) -> None:
+def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor, checkpoint: bool = True) -> None:
     from facedub.faces.detect import FaceDetector
 
     cfg = run.config
@@ -504,7 +506,8 @@ def _process_source(run: _Run, idx: int, reader: Any, pool: ThreadPoolExecutor) 
     if not is_video:
         frames_total = 1
     run.sources[idx] = replace(run.sources[idx], complete=complete, frames=frames_total)
-    _checkpoint(run, final=False)
+    if checkpoint:
+        _checkpoint(run, final=False)
 
 
 def _descriptor(run: _Run, rgb: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
@@ -745,7 +748,9 @@ def _checkpoint(run: _Run, final: bool) -> None:
     if faces_total == 0 and not run.old_faces:
         return  # nothing worth a faceset.json yet
     try:
-        save_faceset(_build_faceset(run, final), run.out)
+        faceset = _build_faceset(run, final)
+        save_faceset(faceset, run.out)
+        run.saved = faceset
     except BadInput:
         raise
     except OSError as e:
@@ -755,7 +760,7 @@ def _checkpoint(run: _Run, final: bool) -> None:
 def _remove_orphans(run: _Run) -> None:
     if not faceset_exists(run.out):
         return
-    fs = load_faceset(run.out)
+    fs = run.saved if run.saved is not None else load_faceset(run.out)  # what faceset.json now names
     for p in orphan_crops(fs, run.out):
         try:
             p.unlink()
