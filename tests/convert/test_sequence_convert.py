@@ -169,7 +169,7 @@ def test_warmup_covers_the_filters_memory():
     assert span.read[0] == 1200 - before and span.model[0] == 1200 - with_model
     assert (span.read[1] + 1) % cfg.batch == 0 and span.read[1] >= 1210 + after
     assert so.plan_span((1001, 1400), (1001, 1010), cfg, 24.0).read[0] == 1001  # nothing before the first frame
-    with pytest.raises(BadInput, match="holds frames 1001-1400"):
+    with pytest.raises(BadInput, match="990-1010 asked, the sequence holds frames 1001-1400"):
         so.plan_span((1001, 1400), (990, 1010), cfg, 24.0)
 
 
@@ -268,3 +268,25 @@ def test_abort_removes_the_frames_written(tmp_path):
                       StopAfter(), detector=helpers.FakeDetector((H, W)), matte_out=str(tmp_path / "matte" / "s.%04d.png"))
     assert list((tmp_path / "out").iterdir()) == [] and list((tmp_path / "matte").iterdir()) == []
     assert len(list((tmp_path / "plates").iterdir())) == 20
+
+
+def test_a_frame_failing_mid_run_removes_the_frames_written(tmp_path, monkeypatch):
+    """A plate that passes the header scan but cannot be decoded stops the run with one
+    BadInput naming it; the frames written before it are removed (the queues hold at most about
+    65 frames between reading and writing, so before frame 99 is read some have been written)."""
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.png", range(1, 101), "uint16")
+    data = plates.path(99).read_bytes()
+    plates.path(99).write_bytes(data[: len(data) // 2])
+    seen = []
+    real_abort = so.SequenceSink.abort
+
+    def spy(self):
+        seen.append(len(self.written))
+        real_abort(self)
+
+    monkeypatch.setattr(so.SequenceSink, "abort", spy)
+    with pytest.raises(BadInput, match=r"shot\.0099\.png"):
+        convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "out" / "s.%04d.png"), ConvertConfig(batch=2, queue_size=2),
+                      detector=helpers.FakeDetector((H, W)), matte_out=str(tmp_path / "matte" / "s.%04d.png"))
+    assert seen and seen[0] >= 4  # frames (plate + matte files) had been written
+    assert list((tmp_path / "out").iterdir()) == [] and list((tmp_path / "matte").iterdir()) == []

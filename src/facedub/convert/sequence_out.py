@@ -116,12 +116,12 @@ class Span:
         return (n + 1) % self.batch == 0
 
 
-def plan_span(on_disk: tuple[int, int], wanted: tuple[int, int] | None, config: Any, fps: float) -> Span:
+def plan_span(on_disk: tuple[int, int], wanted: tuple[int, int] | None, config: Any, fps: float, name: str = "the sequence") -> Span:
     """The :class:`Span` for frames ``wanted`` (default: all) of a sequence holding ``on_disk``."""
     lo, hi = on_disk
     a, b = wanted if wanted is not None else (lo, hi)
-    if a > hi or b < lo or a < lo or b > hi:
-        raise BadInput(f"--frames {a}-{b}: the sequence holds frames {lo}-{hi}")
+    if a < lo or b > hi:
+        raise BadInput(f"{name}: --frames {a}-{b} asked, the sequence holds frames {lo}-{hi}")
     before, with_model, after = warmup_frames(config, fps)
     batch = max(1, int(config.batch))
     last = b + after
@@ -138,7 +138,7 @@ def open_sequence(target: str | os.PathLike[str], config: Any) -> tuple[seqmod.S
         raise BadInput(f"{pattern}: no files match in {pattern.folder if str(pattern.folder) else '.'}")
     if pattern.format is None:
         seqmod.scan_sequence(pattern)  # the one-line refusal of other formats
-    span = plan_span((on_disk[0], on_disk[-1]), config.frame_range, config, config.fps)
+    span = plan_span((on_disk[0], on_disk[-1]), config.frame_range, config, config.fps, str(pattern))
     seq = seqmod.scan_sequence(pattern, span.read)
     reader = seqmod.SequenceReader(seq, seqmod.ColourConfig(plate_space=config.plate_space), fps=config.fps)
     reader.time_origin = span.write[0]

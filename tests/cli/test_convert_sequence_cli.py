@@ -1,0 +1,154 @@
+"""``facedub convert`` on image sequences through facedub.cli.main: bad sequences and outputs
+give one line naming the file, exit code 2, and leave nothing written."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedub.cli import main
+from facedub.media import sequence as seq
+
+_spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).parents[1] / "convert" / "tinymodel.py")
+helpers = sys.modules.setdefault("convert_tinymodel", importlib.util.module_from_spec(_spec))
+if not hasattr(helpers, "FakeDetector"):
+    _spec.loader.exec_module(helpers)
+
+H, W = 48, 64
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import torch
+
+    from facedub.model import build_model, default_config
+    from facedub.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = default_config("lite", width=0.25)
+    folder = tmp_path_factory.mktemp("m") / "model"
+    save_checkpoint(folder, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+    return folder
+
+
+def _plates(folder, ext="exr", frames=range(1001, 1007), pixel="half"):
+    folder.mkdir(parents=True, exist_ok=True)
+    p = seq.parse_pattern(str(folder / f"shot.%04d.{ext}"))
+    yy, xx = np.mgrid[0:H, 0:W]
+    for n in frames:
+        img = (0.05 + 0.4 * (xx / W)[..., None] * np.array([1.0, 0.8, 0.6]) + 0.01 * n % 1).astype(np.float32)
+        if ext == "exr":
+            seq.write_frame(p.path(n), img, pixel)
+        else:
+            seq.write_frame(p.path(n), seq.from_unit(img, pixel), pixel)
+    return p
+
+
+def _error(capsys, *needles):
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("facedub:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def _convert(plates, model, out, *extra):
+    return main(["--quiet", "convert", plates if isinstance(plates, str) else plates.text, "--model", str(model), "--out", str(out), *extra])
+
+
+def _nothing_written(tmp_path):
+    for name in ("out", "matte", "face"):
+        d = tmp_path / name
+        assert not d.exists() or list(d.iterdir()) == [], sorted(d.iterdir())
+
+
+def test_missing_frame_number(tmp_path, tiny_model, capsys):
+    p = _plates(tmp_path / "plates")
+    p.path(1003).unlink()
+    rc = _convert(p, tiny_model, tmp_path / "out" / "shot.%04d.exr", "--frames", "1001-1006", "--matte-out", str(tmp_path / "matte" / "m.%04d.png"))
+    assert rc == 2
+    _error(capsys, "shot.1003.exr", "missing")
+    _nothing_written(tmp_path)
+
+
+def test_mixed_sizes_and_bit_depths(tmp_path, tiny_model, capsys):
+    p = _plates(tmp_path / "a", ext="png", pixel="uint16")
+    seq.write_frame(p.path(1004), np.zeros((H + 2, W, 3), np.uint16), "uint16")
+    assert _convert(p, tiny_model, tmp_path / "out" / "shot.%04d.png") == 2
+    _error(capsys, "shot.1004.png", f"{W}x{H + 2}")
+    q = _plates(tmp_path / "b", ext="png", pixel="uint16")
+    seq.write_frame(q.path(1005), np.zeros((H, W, 3), np.uint8), "uint8")
+    assert _convert(q, tiny_model, tmp_path / "out" / "shot.%04d.png") == 2
+    _error(capsys, "shot.1005.png", "8-bit")
+    r = _plates(tmp_path / "c", ext="exr", pixel="half")
+    seq.write_frame(r.path(1002), np.zeros((H, W, 3), np.float32), "float")
+    assert _convert(r, tiny_model, tmp_path / "out" / "shot.%04d.exr") == 2
+    _error(capsys, "shot.1002.exr", "float")
+    _nothing_written(tmp_path)
+
+
+def test_exr_without_rgb(tmp_path, tiny_model, capsys):
+    import OpenEXR
+
+    p = _plates(tmp_path / "plates")
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with OpenEXR.File(header, {"Y": np.zeros((H, W), np.float16)}) as f:
+        f.write(str(p.path(1006)))
+    assert _convert(p, tiny_model, tmp_path / "out" / "shot.%04d.exr") == 2
+    _error(capsys, "shot.1006.exr", "no R, G and B", "Y")
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("out", ["plates/shot.%04d.exr", "plates/shot.####.exr", "plates/shot.%d.exr"])
+def test_output_over_the_plates(tmp_path, tiny_model, capsys, out):
+    p = _plates(tmp_path / "plates")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "plates").iterdir()}
+    assert _convert(p, tiny_model, tmp_path / out) == 2
+    _error(capsys, "overwrite the input plates")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "plates").iterdir()} == before
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--matte-out", "{t}/out/shot.%04d.exr"], ["--matte-out and --out name the same files"]),
+    (["--frames", "990-1003"], ["shot.%04d.exr", "--frames 990-1003", "1001-1006"]),
+    (["--frames", "1003-1001"], ["last frame comes before the first"]),
+    (["--frames", "ten"], ["--frames ten"]),
+    (["--face-out", "{t}/face/f.png"], ["--face-out is an image sequence"]),
+    (["--preview", "1001"], ["--preview takes a video or an image"]),
+])
+def test_bad_options(tmp_path, tiny_model, capsys, extra, needles):
+    p = _plates(tmp_path / "plates")
+    extra = [e.replace("{t}", str(tmp_path)) for e in extra]
+    assert _convert(p, tiny_model, tmp_path / "out" / "shot.%04d.exr", *extra) == 2
+    _error(capsys, *needles)
+    _nothing_written(tmp_path)
+
+
+def test_float_plates_to_png_and_video_ranges(tmp_path, tiny_model, capsys):
+    from tests.conftest import write_test_video
+
+    p = _plates(tmp_path / "plates")
+    assert _convert(p, tiny_model, tmp_path / "out" / "shot.%04d.png") == 2
+    _error(capsys, "shot.%04d.png", "write --out as .exr")
+    _nothing_written(tmp_path)
+    video = write_test_video(tmp_path / "in.mp4", frames=3)
+    assert _convert(str(video), tiny_model, tmp_path / "o.mp4", "--frames", "2-3") == 2
+    _error(capsys, "--frames 2-3", "for a video give N")
+    assert _convert(str(video), tiny_model, tmp_path / "o.mp4", "--matte-out", str(tmp_path / "m.%04d.png")) == 2
+    _error(capsys, "go with a sequence output")
+
+
+def test_a_frame_that_fails_mid_run_leaves_nothing(tmp_path, tiny_model, capsys):
+    """A plate whose header is fine but whose pixels are cut off is found only when it is read:
+    the frames already written are removed, no manifest is written."""
+    p = _plates(tmp_path / "plates", ext="png", pixel="uint16", frames=range(1, 13))
+    data = p.path(11).read_bytes()
+    p.path(11).write_bytes(data[: len(data) // 2])
+    rc = _convert(p, tiny_model, tmp_path / "out" / "shot.%04d.png", "--matte-out", str(tmp_path / "matte" / "m.%04d.png"), "--batch", "2")
+    assert rc == 2
+    _error(capsys, "shot.0011.png")
+    _nothing_written(tmp_path)
