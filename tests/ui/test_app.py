@@ -141,3 +141,64 @@ def test_convert_settings_carry_forehead_and_sharpen():
     assert unset.forehead == type(unset)().forehead and unset.sharpen == 0.0
     with pytest.raises(BadInput, match="forehead"):
         tasks.convert_settings("hull", "none", "alpha", forehead=1.5)
+
+
+class _NetRecorder:
+    """Record (and refuse) every socket connection or name lookup beyond loopback."""
+
+    LOCAL = ("127.", "::1", "localhost", "0.0.0.0")
+
+    def __init__(self, monkeypatch):
+        import socket
+
+        self.outside: list[str] = []
+        real_connect, real_connect_ex, real_gai = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+        rec = self
+
+        def local(host) -> bool:
+            return host is None or str(host).startswith(rec.LOCAL) or str(host) in ("", "::")
+
+        def connect(sock, address):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
+                rec.outside.append(f"connect {address}")
+                raise ConnectionRefusedError(f"test: no outside connections ({address})")
+            return real_connect(sock, address)
+
+        def connect_ex(sock, address):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
+                rec.outside.append(f"connect_ex {address}")
+                return 111
+            return real_connect_ex(sock, address)
+
+        def getaddrinfo(host, *a, **k):
+            if not local(host if not isinstance(host, bytes) else host.decode()):
+                rec.outside.append(f"lookup {host}")
+                raise socket.gaierror(f"test: no outside lookups ({host})")
+            return real_gai(host, *a, **k)
+
+        monkeypatch.setattr(socket.socket, "connect", connect)
+        monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_app_start_and_page_load_open_no_outside_connection(tmp_path, monkeypatch):
+    """Records every connect / name lookup beyond loopback while the server app starts (its
+    lifespan too) and a page loads with its config, API info, theme and the project list; fails
+    on any. (Checked by hand to fail: a socket.create_connection to 10.255.255.1 added to
+    make_app makes this test fail with that address.)"""
+    from starlette.testclient import TestClient
+
+    from facedub.ui.server import make_app
+
+    net = _NetRecorder(monkeypatch)
+    app = make_app(tmp_path / "projects", "5mb")
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for path in ("/", "/config", "/gradio_api/info", "/theme.css", "/manifest.json"):
+            client.get(path)
+        r = client.get("/")
+        assert r.status_code == 200 and "<html" in r.text.lower()
+        assert "googleapis" not in r.text and "cdn" not in r.text.lower().replace("cdn_", "")
+    import time
+
+    time.sleep(1.0)  # a background analytics/version-check thread would have fired by now
+    assert net.outside == []

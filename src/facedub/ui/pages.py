@@ -154,7 +154,7 @@ def swap_page(ctx: Ctx) -> None:
         compare = gr.Image(label="Before | after (one frame)", type="filepath", interactive=False, elem_id="swap-compare")
         video = gr.Video(label="Result", interactive=False, height=360, elem_id="swap-result-video")
     quality = gr.Markdown("", elem_id="swap-quality")
-    badge = gr.HTML(verify_html(None), elem_id="swap-verify")
+    badge = gr.HTML(verify_html(None, "swap-verify-badge"), elem_id="swap-verify")
     report = gr.File(label="Quality report (HTML)", interactive=False, elem_id="swap-report")
 
     form_inputs = [ctx.project_dd, minutes]
@@ -214,7 +214,7 @@ def swap_page(ctx: Ctx) -> None:
                 out[4] = before_after(tasks._target_video(p), res, p.output_dir / "before-after.png")
                 out[5] = str(res)
             out[6] = quality_md(summ)
-            out[7] = verify_html(summ.get("verify"))
+            out[7] = verify_html(summ.get("verify"), "swap-verify-badge")
             rep = summ.get("eval_report")
             out[8] = rep if rep and Path(rep).is_file() else None
         return out

@@ -200,14 +200,14 @@ def loss_plot(state: dict[str, Any], out_png: Path) -> str | None:
     return str(out_png)
 
 
-def verify_html(report: dict[str, Any] | None) -> str:
+def verify_html(report: dict[str, Any] | None, elem_id: str = "verify-badge") -> str:
     """Badges for each provenance signal of the result (a ``VerifyReport.to_dict()``)."""
     if not report:
-        return '<div id="verify-badge" data-watermark="unknown">Not verified yet.</div>'
+        return f'<div id="{elem_id}" data-watermark="unknown">Not verified yet.</div>'
     wm = report.get("watermark") or {}
     found = bool(wm.get("found"))
     badges = [
-        f'<span class="fd-badge {"fd-ok" if found else "fd-bad"}" id="wm-badge">'
+        f'<span class="fd-badge {"fd-ok" if found else "fd-bad"}">'
         f'{"Watermark found" if found else "No watermark found"}</span>'
     ]
     tags = report.get("tags") or {}
@@ -235,7 +235,7 @@ def verify_html(report: dict[str, Any] | None) -> str:
     if c2.get("error"):
         detail.append(f"C2PA: {c2['error']}")
     return (
-        f'<div id="verify-badge" data-watermark="{"found" if found else "missing"}" data-marked="{str(bool(report.get("marked"))).lower()}">'
+        f'<div id="{elem_id}" data-watermark="{"found" if found else "missing"}" data-marked="{str(bool(report.get("marked"))).lower()}">'
         + " ".join(badges)
         + (f"<div class='fd-notes'>{_esc(' · '.join(detail))}</div>" if detail else "")
         + "</div>"
