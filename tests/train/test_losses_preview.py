@@ -74,3 +74,26 @@ def test_preview_grid_rows_of_different_lengths():
     row2 = g[16 + 4 : 2 * 16 + 4]
     assert row2[:, label_w : label_w + 16].min() == 255  # the second row's first face is drawn
     assert row2[:, label_w + 2 * (2 * 16 + 4) :].max() == 32  # and its missing faces leave background
+
+
+def test_preview_tints_what_the_loss_ignores():
+    from facedub.train.preview import IGNORED_TINT
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16) * 0.5
+    keep = torch.ones(2, 1, 16, 16)
+    keep[:, :, 4:9, 3:7] = 0  # the part of each face an occluder hides
+    plain = preview_grid([("t->t", x, x, None), ("s->s", x, x)], scale=1)
+    tinted = preview_grid([("t->t", x, x, keep), ("s->s", x, x)], scale=1)
+    assert plain.shape == tinted.shape
+    label_w = 110
+    changed = np.abs(tinted.astype(int) - plain.astype(int)).max(2) > 0
+    changed[:, :label_w] = False  # the legend line is allowed to differ
+    expect = np.zeros_like(changed)
+    for i in range(2):  # the first row's input panels, inside the hidden box
+        x0 = label_w + i * (2 * 16 + 4)
+        expect[4:9, x0 + 3 : x0 + 7] = True
+    assert np.array_equal(changed, expect)  # exactly there, nowhere else (outputs and other rows untouched)
+    px = tinted[5, label_w + 4].astype(int)
+    assert px[0] > px[1] and px[2] > px[1]  # magenta
+    assert np.abs(px - np.asarray(IGNORED_TINT)).max() < np.abs(plain[5, label_w + 4].astype(int) - np.asarray(IGNORED_TINT)).max()

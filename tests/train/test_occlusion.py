@@ -222,3 +222,26 @@ def test_bad_occlusion_option_is_one_line(occluded, tmp_path):
     with pytest.raises(BadInput, match="--occlusion 'on'"):
         train(_cfg((a, b), tmp_path / "x", occlusion="on"))
     assert not (tmp_path / "x").exists()
+
+
+def test_training_preview_shows_the_ignored_pixels(occluded, tmp_path, stub_net):
+    from PIL import Image
+
+    a, b, _ = occluded
+    on = train(_cfg((a, b), tmp_path / "on", steps=2, preview_every=2))
+    off = train(_cfg((a, b), tmp_path / "off", steps=2, preview_every=2, occlusion="off"))
+    p_on = np.asarray(Image.open(on.previews[-1]).convert("RGB")).astype(int)
+    p_off = np.asarray(Image.open(off.previews[-1]).convert("RGB")).astype(int)
+    assert p_on.shape == p_off.shape
+    # Same seed, same batches: the first steps' weights differ only through the masked loss, so
+    # compare the input panels (the faces themselves, which do not depend on the weights).
+    s2, gap, label_w = 64, 4, 110  # 32 px faces drawn at twice their size
+    ys, xs = _box_in_model(32, 0.875)
+    inp_on = p_on[: s2, label_w : label_w + s2]
+    inp_off = p_off[: s2, label_w : label_w + s2]
+    diff = np.abs(inp_on - inp_off).max(2) > 0
+    box = np.zeros_like(diff)
+    box[2 * ys.start : 2 * ys.stop, 2 * xs.start : 2 * xs.stop] = True
+    assert diff[box].all()  # the occluder is tinted
+    assert diff.mean() < 0.35  # and most of the face is not
+    assert (inp_on[box][:, 0] > inp_on[box][:, 1]).all()  # magenta over the grey box

@@ -437,9 +437,10 @@ class _Run:
         for face_side, dec_side in ROWS:
             data = self.src if face_side == "source" else self.tgt
             x = self.to_dev(val_batch(data)[0][:PREVIEW_FACES])
+            keep = val_keep(data)  # occlusion on: the input faces show what the loss ignores
             with self.autocast():
                 p, _ = net(x, dec_side)
-            rows.append((f"{face_side}->{dec_side}", x.float().cpu(), p.float().cpu()))
+            rows.append((f"{face_side}->{dec_side}", x.float().cpu(), p.float().cpu(), None if keep is None else keep[:PREVIEW_FACES]))
         net.train()
         write_preview(path, rows)
 

@@ -17,8 +17,22 @@ def _to_u8(x: torch.Tensor) -> np.ndarray:
     return (x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy())
 
 
-def preview_grid(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], scale: int = 1) -> np.ndarray:
-    """One row per (label, inputs [K,3,S,S], outputs [K,3,S,S]): label, then input|output pairs.
+IGNORED_TINT = (255, 0, 200)  # magenta: what the loss leaves out (occlusion on)
+IGNORED_ALPHA = 0.6  # how strongly it covers the input face
+
+
+def tint_ignored(rgb: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """uint8 images [K,H,W,3] with the pixels the loss ignores (keep < 0.5, [K,H,W]) tinted magenta."""
+    h = (np.asarray(keep) < 0.5)[..., None].astype(np.float32) * IGNORED_ALPHA
+    out = rgb.astype(np.float32) * (1 - h) + np.asarray(IGNORED_TINT, np.float32) * h
+    return (out + 0.5).astype(np.uint8)
+
+
+def preview_grid(rows: Sequence[tuple], scale: int = 1) -> np.ndarray:
+    """One row per (label, inputs [K,3,S,S], outputs [K,3,S,S][, keep [K,1,S,S]]): label, then
+    input|output pairs. With a keep mask (occlusion-aware training) the input faces are tinted
+    magenta where the loss ignores them (keep < 0.5): what the occlusion network found in front
+    of the face.
 
     Rows may hold different numbers of faces (validation slices of different sizes); the grid
     is as wide as the fullest row and shorter rows leave their end empty."""
@@ -32,8 +46,13 @@ def preview_grid(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], scale: 
     w = label_w + k * (2 * s2 + gap)
     h = len(rows) * (s2 + gap)
     canvas = np.full((h, w, 3), 32, np.uint8)
-    for r, (_, inp, out) in enumerate(rows):
+    any_keep = False
+    for r, (_, inp, out, *rest) in enumerate(rows):
         a, b = _to_u8(inp), _to_u8(out)
+        keep = rest[0] if rest else None
+        if keep is not None:
+            a = tint_ignored(a, keep.detach().float()[:, 0].cpu().numpy()[: len(a)])
+            any_keep = True
         if scale > 1:
             a = a.repeat(scale, 1).repeat(scale, 2)
             b = b.repeat(scale, 1).repeat(scale, 2)
@@ -44,12 +63,13 @@ def preview_grid(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], scale: 
             canvas[y : y + s2, x + s2 : x + 2 * s2] = b[i]
     im = Image.fromarray(canvas)
     draw = ImageDraw.Draw(im)
-    for r, (label, _, _) in enumerate(rows):
-        draw.text((6, r * (s2 + gap) + s2 // 2 - 12), label.replace("->", "→").replace("→", " -> ") + "\n(in | out)", fill=(230, 230, 230))
+    for r, (label, *_) in enumerate(rows):
+        text = label.replace("->", "→").replace("→", " -> ") + "\n(in | out)" + ("\nmagenta: no loss" if any_keep else "")
+        draw.text((6, r * (s2 + gap) + s2 // 2 - 12), text, fill=(230, 230, 230))
     return np.asarray(im)
 
 
-def write_preview(path: str | os.PathLike[str], rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]]) -> None:
+def write_preview(path: str | os.PathLike[str], rows: Sequence[tuple]) -> None:
     s = rows[0][1].shape[-1]
     write_png(path, preview_grid(rows, scale=2 if s < 96 else 1))
 
