@@ -290,3 +290,41 @@ def test_a_frame_failing_mid_run_removes_the_frames_written(tmp_path, monkeypatc
                       detector=helpers.FakeDetector((H, W)), matte_out=str(tmp_path / "matte" / "s.%04d.png"))
     assert seen and seen[0] >= 4  # frames (plate + matte files) had been written
     assert list((tmp_path / "out").iterdir()) == [] and list((tmp_path / "matte").iterdir()) == []
+
+
+def test_chunks_of_real_faces_match_one_run(shared_data, tmp_path):
+    """Frames of a shared talking-head clip (read in place) as a half-float EXR sequence,
+    the real detector (per-frame mode) and a saved lite model: three chunks write the same
+    files, byte for byte, as one run. (The warm-up reaches back to the first frame here; the
+    filters' forgetting over a bounded warm-up is the 200-frame test's.)"""
+    import torch
+
+    from facedub.media.reader import open_media
+    from facedub.model import build_model, default_config
+    from facedub.model.checkpoint import save_checkpoint
+
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    p = seq.parse_pattern(str(folder / "talk.%04d.exr"))
+    col = seq.Colour(seq.ColourConfig(), "exr")
+    for k, f in enumerate(open_media(clip).frames(limit=36)):
+        seq.write_frame(p.path(1001 + k), col.from_view(f.rgb.astype(np.float32) / 255.0), "half")
+    torch.manual_seed(0)
+    cfg = default_config("lite", width=0.25)
+    model = tmp_path / "model"
+    save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+
+    def render(rng=None):
+        c = ConvertConfig(batch=4, visible_label=False, precision="fp32", frame_range=rng)
+        return convert_video(p.text, model, str(tmp_path / "out" / "talk.%04d.exr"), c, matte_out=str(tmp_path / "matte" / "talk.%04d.png"))
+
+    whole = render()
+    assert whole.frames == 36 and whole.swapped >= 30
+    before = {f.name: _sha(f) for d, e in (("out", "exr"), ("matte", "png")) for f in (tmp_path / d).glob(f"talk.*.{e}")}
+    for d in ("out", "matte"):
+        (tmp_path / d).rename(tmp_path / f"whole_{d}")
+    for rng in ((1001, 1013), (1014, 1025), (1026, 1036)):
+        render(rng)
+    after = {f.name: _sha(f) for d, e in (("out", "exr"), ("matte", "png")) for f in (tmp_path / d).glob(f"talk.*.{e}")}
+    assert len(before) == 72 and after == before
