@@ -77,24 +77,26 @@ def clips(shared_data, tmp_path_factory):
     return {"source": src, "target": tgt, "bad": bad}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    _need_browser()
+def _start_server(root: Path, *extra: str, token: str | None = None):
+    """The app in a subprocess on a free 127.0.0.1 port; waits until it answers."""
     from facedub.ui.server import free_port
 
-    root = tmp_path_factory.mktemp("projects")
     port = free_port()
-    log = open(root.parent / "server.log", "w")
+    logpath = root.parent / f"{root.name}-server.log"
+    log = open(logpath, "w")
     env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("FACEDUB_UI_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "facedub.ui.server", "--projects", str(root), "--port", str(port), "--max-upload", "20mb"],
+        [sys.executable, "-m", "facedub.ui.server", "--projects", str(root), "--port", str(port), "--max-upload", "20mb",
+         *(["--token", token] if token else []), *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(root.parent),
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            req = urllib.request.Request(url, headers={"x-facedub-token": token} if token else {})
+            with urllib.request.urlopen(req, timeout=2) as r:
                 if r.status == 200:
                     break
         except (urllib.error.URLError, OSError):
@@ -102,15 +104,26 @@ def server(tmp_path_factory):
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
             log.close()
-            raise RuntimeError(f"UI server did not start: {(root.parent / 'server.log').read_text()[-3000:]}")
+            raise RuntimeError(f"UI server did not start: {logpath.read_text()[-3000:]}")
         time.sleep(0.5)
-    yield {"url": url, "root": root, "proc": proc, "log": root.parent / "server.log"}
-    proc.terminate()
+    return {"url": url, "root": root, "proc": proc, "log": logpath, "logfile": log, "token": token}
+
+
+def _stop_server(srv) -> None:
+    srv["proc"].terminate()
     try:
-        proc.wait(10)
+        srv["proc"].wait(10)
     except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        srv["proc"].kill()
+    srv["logfile"].close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _need_browser()
+    srv = _start_server(tmp_path_factory.mktemp("projects"))
+    yield srv
+    _stop_server(srv)
 
 
 @pytest.fixture
@@ -146,7 +159,8 @@ def browser_page(server, request):
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             for i, (name, png) in enumerate(shots):
                 (ARTIFACTS / f"{i:02d}-{name}.png").write_bytes(png)
-            shutil.copy(server["log"], ARTIFACTS / "server.log")
+            for srv in (server, *getattr(request.node, "extra_servers", ())):
+                shutil.copy(srv["log"], ARTIFACTS / srv["log"].name)
         context.close()
         browser.close()
 
@@ -313,3 +327,101 @@ def test_full_flow_in_chromium(server, clips, browser_page):
     # nothing was asked of any host but 127.0.0.1
     assert outside == []
     assert time.time() - t0 < 300
+
+
+# --- the one-click Swap page ----------------------------------------------------------------
+TOKEN = "browser-test-token-42"
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory):
+    """A second server that requires an access token (as a shared one does)."""
+    _need_browser()
+    srv = _start_server(tmp_path_factory.mktemp("swap-projects"), token=TOKEN)
+    yield srv
+    _stop_server(srv)
+
+
+def _stage(page, key: str) -> str:
+    return page.eval_on_selector(f"#swap-stages li[data-stage='{key}']", "e => e.dataset.state") if page.query_selector(f"#swap-stages li[data-stage='{key}']") else ""
+
+
+def test_one_click_swap_in_chromium(token_server, server, clips, browser_page, request, tmp_path):
+    """The Swap tab: both videos uploaded, both consents (one with an evidence file), a 1-minute
+    budget, one click; Stop during training, Continue, then the before/after, the quality
+    report and the verify badge — behind the access token."""
+    page, outside = browser_page
+    request.node.extra_servers = (token_server,)
+    srv = token_server
+    t0 = time.time()
+    # without the token: refused; with it in the address: a cookie, and the address is clean
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(srv["url"], timeout=5)
+    assert e.value.code == 401
+    page.goto(srv["url"] + f"?token={TOKEN}", wait_until="load")
+    assert "token" not in page.url
+    page.wait_for_selector("#swap-btn")
+    assert page.get_by_role("tab", selected=True).inner_text().strip() == "Swap"
+    page.snap("swap-loaded")
+
+    evidence = tmp_path / "release.txt"
+    evidence.write_text("aiface1 is AI-generated; released for facedub's tests.\n")
+    page.set_input_files("#swap-source-upload input[type=file]", str(clips["source"]))
+    page.set_input_files("#swap-target-upload input[type=file]", str(clips["target"]))
+    page.set_input_files("#swap-source-evidence input[type=file]", str(evidence))
+    for sel, name in (("#swap-source-upload", "aiface1_short"), ("#swap-target-upload", "aiface2_short"), ("#swap-source-evidence", "release")):
+        page.wait_for_function(f"() => document.querySelector('{sel}').innerText.includes('{name}')", timeout=60_000)
+    for role, who in (("source", "aiface1"), ("target", "aiface2")):
+        _fill(page, f"swap-{role}-subject", who)
+        _fill(page, f"swap-{role}-scope", "automated browser test")
+        page.locator(f"#swap-{role}-synthetic input[type=checkbox]").check()
+    assert "10 min" in page.inner_text("#swap-budgets") and "3,058" in page.inner_text("#swap-budgets")
+    _fill(page, "swap-minutes", "1")
+    page.click("#swap-btn")
+    page.wait_for_function("() => document.querySelector('#message').innerText.includes('Swap started')", timeout=60_000)
+    projects = [d for d in srv["root"].iterdir() if (d / "project.json").is_file()]
+    assert len(projects) == 1
+    proj = projects[0]
+
+    # the stage list moves; Stop while training, the model is kept
+    page.wait_for_function("() => { const e = document.querySelector(\"#swap-stages li[data-stage='train']\"); return e && e.dataset.state === 'running'; }",
+                           timeout=300_000)
+    page.wait_for_function("() => document.querySelector('#swap-train-stats').innerText.includes('Step')", timeout=120_000)
+    assert _stage(page, "extract-source") == "done" and _stage(page, "extract-target") == "done"
+    page.wait_for_selector("#swap-loss img", timeout=40_000)  # the loss curve, live
+    page.snap("swap-training")
+    page.click("#swap-stop")
+    page.wait_for_selector("#swap-stages[data-status=cancelled]", timeout=120_000)
+    assert _stage(page, "train") == "stopped"
+    assert (proj / "model" / "model.json").is_file()
+    assert not (proj / "output" / "result.mp4").exists()
+    page.snap("swap-stopped")
+
+    # Continue: extraction already done, training spends what is left, then the rest
+    page.click("#swap-continue")
+    page.wait_for_selector("#swap-stages[data-status=done]", timeout=600_000)
+    assert _stage(page, "convert") == "done" and _stage(page, "eval") == "done"
+    page.wait_for_selector("#swap-verify-badge[data-watermark=found]", timeout=30_000)
+    assert "Watermark found" in page.inner_text("#swap-verify-badge")
+    page.wait_for_selector("#swap-compare img", timeout=30_000)
+    page.wait_for_selector("#swap-result-video video", timeout=30_000)
+    assert "quality:" in page.inner_text("#swap-quality")
+    page.snap("swap-done")
+    assert (proj / "output" / "result.mp4").is_file()
+
+    # the evidence was kept in the project and still matches after the server restarts
+    kept = proj / "consent" / "source.evidence" / "release.txt"
+    assert kept.read_bytes() == evidence.read_bytes()
+    _stop_server(srv)
+    restarted = _start_server(srv["root"], token=TOKEN)
+    request.node.extra_servers = (restarted,)
+    try:
+        shown = subprocess.run([sys.executable, "-m", "facedub", "consent", "show", str(proj)], capture_output=True, text=True)
+        assert "sha256 matches" in shown.stdout, shown.stdout + shown.stderr
+        page.goto(restarted["url"] + f"?token={TOKEN}", wait_until="load")
+        page.wait_for_selector("#swap-stages[data-status=done]", timeout=30_000)
+    finally:
+        _stop_server(restarted)
+        srv.update(restarted)
+    assert outside == []
+    print(f"one-click swap in the browser: {time.time() - t0:.0f} s")

@@ -101,3 +101,27 @@ def test_quality_md():
     md = quality_md({"arch": "lite", "model_step": 12, "train_minutes": 0.2, "eval": {"source_share": 0.9},
                      "verdict": {"text": "recognisable, soft", "hints": ["train longer"]}})
     assert "step 12" in md and "recognisable, soft" in md and "90 %" in md and "train longer" in md
+
+
+def test_a_stop_during_training_ends_the_chain_at_the_next_stage(tmp_path):
+    """Training stops cleanly and returns; the chain must not go on to convert."""
+    jm = JobManager()
+
+    def chain(rep):
+        st = tasks.SwapStages(rep)
+        st.note("extract source: a.mp4")
+        st.start("train", 100, "step")
+        rep.request_stop()  # the user pressed Stop; train saves and returns
+        try:
+            st.start("convert", 5, "frame")
+        except BaseException:
+            st.close("stopped")
+            raise
+        return {"converted": True}
+
+    jm.start(tmp_path, "swap", chain, "Swap")
+    jm.wait(tmp_path, 10)
+    s = jm.latest(tmp_path)
+    assert s["status"] == "cancelled" and "Continue" in s["error"]
+    got = {x["key"]: x["status"] for x in s["stages"]}
+    assert got["train"] == "stopped" and got["convert"] == "waiting"

@@ -301,6 +301,10 @@ class SwapStages:
 
     # Reporter protocol
     def start(self, phase: str, total: int | None = None, unit: str = "it") -> None:
+        if self._rep.should_stop():  # a stop during training (which saves and returns) ends the chain here
+            from facedub.errors import Cancelled
+
+            raise Cancelled("stopped; the model is saved — press Continue to go on from it")
         ph = phase.lower()
         if ph.startswith("content check") and self._current in (None, "check"):
             self._enter("check")
