@@ -41,6 +41,7 @@ TINY = {
     "original": dict(width=1 / 16, size=32, dense=32),
     "lite": dict(width=0.25, size=32),
     "hd": dict(width=0.125, size=64, dense=32),
+    "saehd": dict(width=0.125, size=64),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-ArchName = Literal["original", "lite", "hd"]
+ArchName = Literal["original", "lite", "hd", "saehd"]
 ARCH_NAMES: tuple[str, ...] = get_args(ArchName)
 DEFAULT_ARCH: ArchName = "lite"
 Side = Literal["source", "target"]

@@ -60,7 +60,7 @@ def register(name: str, config_cls: type[ModelConfig], summary: str) -> Callable
 
 def _ensure_loaded() -> None:
     # Importing the modules registers the architectures.
-    from facedub.model import hd, lite, original  # noqa: F401
+    from facedub.model import hd, lite, original, saehd  # noqa: F401
 
 
 def get_arch(name: str) -> ArchSpec:
