@@ -392,7 +392,8 @@ def test_one_click_swap_in_chromium(token_server, server, clips, browser_page, r
     page.snap("swap-training")
     page.click("#swap-stop")
     page.wait_for_selector("#swap-stages[data-status=cancelled]", timeout=120_000)
-    assert _stage(page, "train") == "stopped"
+    assert _stage(page, "train") == "stopped" and _stage(page, "convert") == "waiting"
+    assert "press Continue" in page.inner_text("#swap-error")
     assert (proj / "model" / "model.json").is_file()
     assert not (proj / "output" / "result.mp4").exists()
     page.snap("swap-stopped")

@@ -210,3 +210,42 @@ def test_poll_reads_only_the_newest_record_and_old_ones_are_pruned(tmp_path):
     assert "20000101-000000-000-extract" in left and "20000101-000000-001-train" not in left
     assert not (jobs / "20000101-000000-001-train.log").exists()
     assert jm.latest(tmp_path)["id"] == jid
+
+
+def test_facedub_swap_refuses_a_project_the_web_app_is_working_in(tmp_path, capsys):
+    """The CLI's 'facedub swap' takes the project's lock after its checks: a job of the web app
+    in the same project makes it stop with one line, before any extraction."""
+    from facedub.cli import main
+    from facedub.safety.consent import create_consent, save_consent
+    from tests.conftest import write_test_video
+
+    src = write_test_video(tmp_path / "src.mp4", frames=4)
+    tgt = write_test_video(tmp_path / "tgt.mp4", frames=4)
+    consents = []
+    for who in ("a", "b"):
+        c = tmp_path / f"{who}.json"
+        save_consent(create_consent(who, "tests", "tests", synthetic=True), c)
+        consents.append(str(c))
+    project = tmp_path / "out.facedub"
+    jm = JobManager()
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(rep):
+        started.set()
+        release.wait(60)
+
+    from facedub.project import create_project
+
+    create_project(tmp_path, "out.facedub")
+    jm.start(project, "train", hold, "Training from the page")
+    started.wait(5)
+    try:
+        code = main(["--quiet", "swap", "--source", str(src), "--target", str(tgt), "--out", str(tmp_path / "out.mp4"),
+                     "--source-consent", consents[0], "--target-consent", consents[1], "--steps", "1"])
+        err = capsys.readouterr().err
+    finally:
+        release.set()
+        jm.wait(project, 10)
+    assert code == 2 and "a job is already running" in err and "Training from the page" in err and "Traceback" not in err
+    assert not (project / "facesets" / "source" / "faceset.json").exists() and not (project / "consent" / "source.json").exists()

@@ -369,6 +369,12 @@ def swap_job(project: Project, minutes: float, arch: str = "auto", every: int = 
         stages._enter("check")
         try:
             summary = run_swap(config, stages, hold_lock=False)
+        except Cancelled as e:
+            was = stages._current
+            stages.close("stopped")
+            if was == "train":  # train's own message speaks of the CLI's --resume
+                raise Cancelled("training stopped; the model is saved — press Continue to go on from it") from None
+            raise Cancelled(str(e) or "stopped") from None
         except BaseException:
             stages.close("stopped")
             raise
