@@ -30,8 +30,13 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from dataclasses import asdict
 
-    from facedub.dataset import build_dataset
+    from pathlib import Path
 
+    from facedub.dataset import build_dataset
+    from facedub.outputs import check_output
+
+    if not Path(args.out).exists():  # an existing one is refused by build_dataset, by name
+        check_output(args.out, inputs=[args.spec], what="--out")  # not inside a model or faceset, writable
     s = build_dataset(args.spec, args.out, reporter)
     reporter.close()
     if args.json:

@@ -5,7 +5,10 @@
 (pair, clip) item, independent of the others, for a scheduler to fan out.
 """
 
-from facedub.dataset.build import DatasetSummary, Item, Plan, build_dataset, build_item, make_plan
+from facedub.dataset.build import DatasetSummary, Item, Plan, build_dataset, build_item, finish_build, make_plan, pending_items, prepare_build
 from facedub.dataset.spec import DatasetSpec, load_spec
 
-__all__ = ["DatasetSpec", "DatasetSummary", "Item", "Plan", "build_dataset", "build_item", "load_spec", "make_plan"]
+__all__ = [
+    "DatasetSpec", "DatasetSummary", "Item", "Plan", "build_dataset", "build_item", "finish_build", "load_spec", "make_plan",
+    "pending_items", "prepare_build",
+]

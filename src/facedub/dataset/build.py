@@ -333,8 +333,23 @@ def build_dataset(
 ) -> DatasetSummary:
     """Build the dataset ``spec_path`` describes into ``out`` (which must not exist yet).
 
-    ``detector``: a factory of face detectors replacing the default one (tests)."""
+    The three steps a scheduler would spread out: :func:`prepare_build` (checks, plan, staging
+    folder), :func:`build_item` for each item of :func:`pending_items` (anywhere, in any
+    order), :func:`finish_build`. ``detector``: a factory of face detectors replacing the
+    default one (tests)."""
     reporter = reporter or NullReporter()
+    plan, staging, notes = prepare_build(spec_path, out, reporter)
+    todo = pending_items(plan, staging)
+    for k, item in enumerate(todo):
+        reporter.note(f"dataset item {k + 1}/{len(todo)}: {item.key}")
+        build_item(plan, item, staging, reporter, detector=detector() if detector is not None else None)
+    return finish_build(plan, staging, out, built=len(todo), notes=notes)
+
+
+def prepare_build(spec_path: str | os.PathLike[str], out: str | os.PathLike[str], reporter: Reporter | None = None) -> tuple[Plan, Path, list[str]]:
+    """Every check (consent of each identity, models, clips) before anything is written, then
+    the staging folder (kept when it holds an unfinished build of the same plan: resume).
+    Returns (plan, staging folder, notes)."""
     out = Path(out)
     if out.exists():
         raise BadInput(f"{out}: already exists; give a new folder for the dataset")
@@ -357,16 +372,24 @@ def build_dataset(
     staging.mkdir(exist_ok=True)
     write_json(plan_file, {"type": "facedub.dataset.plan", "fingerprint": plan.fingerprint, "spec": spec.path,
                            "items": [asdict(i) for i in plan.items]})
-    states: list[dict[str, Any]] = []
-    built = 0
-    for k, item in enumerate(plan.items):
+    return plan, staging, notes
+
+
+def pending_items(plan: Plan, staging: str | os.PathLike[str]) -> list[Item]:
+    """The items not finished yet in ``staging`` (all of them in a fresh build)."""
+    return [i for i in plan.items if _finished(Path(staging), plan, i) is None]
+
+
+def finish_build(plan: Plan, staging: str | os.PathLike[str], out: str | os.PathLike[str], built: int = 0, notes: list[str] | None = None) -> DatasetSummary:
+    """Splits and dataset.json once every item is finished, then the rename to ``out``."""
+    staging = Path(staging)
+    states = []
+    for item in plan.items:
         st = _finished(staging, plan, item)
         if st is None:
-            reporter.note(f"dataset item {k + 1}/{len(plan.items)}: {item.key}")
-            st = build_item(plan, item, staging, reporter, detector=detector() if detector is not None else None)
-            built += 1
+            raise BadInput(f"{staging}: item {item.key} is not finished; build it before finishing the dataset")
         states.append(st)
-    return _finish(plan, staging, out, states, built, notes)
+    return _finish(plan, staging, Path(out), states, built, list(notes or []))
 
 
 def _finished(staging: Path, plan: Plan, item: Item) -> dict[str, Any] | None:
