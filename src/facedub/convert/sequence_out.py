@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -210,12 +213,27 @@ class SequencePlates:
         return self.reader.read_plate(n)
 
 
+def writer_threads() -> int:
+    """Frames a sequence sink composites, marks and writes side by side: one per core, at most
+    4 (OpenColorIO, OpenEXR, the PNG encoder and numpy release the GIL; a 1080p EXR frame is
+    about three full-frame colour transforms, the mark and up to three files)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 class SequenceSink:
-    """Writes the frames of ``frames`` (inclusive) of a conversion as sequences; see the module notes."""
+    """Writes the frames of ``frames`` (inclusive) of a conversion as sequences; see the module notes.
+
+    Frames are composited and written by :func:`writer_threads` threads in any order (each
+    file depends on its frame alone); ``close`` waits for them and lists the files by frame."""
 
     wants_layers = True
 
-    def __init__(self, plates: Any, outputs: SequenceOutputs, ctx: Any, frames: tuple[int, int], inputs: dict[str, Any]) -> None:
+    def __init__(self, plates: Any, outputs: SequenceOutputs, ctx: Any, frames: tuple[int, int], inputs: dict[str, Any],
+                 threads: int | None = None) -> None:
         self.plates = plates
         self.outputs = outputs
         self.ctx = ctx
@@ -227,6 +245,10 @@ class SequenceSink:
         self.written: list[dict[str, Any]] = []
         self.manifests: list[Path] = []
         self.closed = False
+        self.threads = threads or writer_threads()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[None]] = deque()
+        self._lock = threading.Lock()
         for p in (outputs.out, outputs.matte, outputs.face):
             if p is not None:
                 p.folder.mkdir(parents=True, exist_ok=True)
@@ -239,9 +261,11 @@ class SequenceSink:
 
     def _write(self, pattern: seqmod.Pattern, n: int, pixels: np.ndarray, pixel: str, role: str) -> None:
         path = pattern.path(n)
-        self.written.append({"path": str(path), "role": role, "frame": n})  # listed first: abort() removes it even if writing fails half-way
+        rec: dict[str, Any] = {"path": str(path), "role": role, "frame": n}
+        with self._lock:
+            self.written.append(rec)  # listed first: abort() removes it even if writing fails half-way
         seqmod.write_frame(path, pixels, pixel, self._tags(role))  # type: ignore[arg-type]
-        self.written[-1] = marks.file_record(path, role, n)
+        rec["sha256"] = marks.file_record(path, role, n)["sha256"]
 
     def compose(self, layers: Layers) -> tuple[marks.MarkedFrame, np.ndarray]:
         """(marked frame and face layer, alpha) for one frame; nothing written."""
@@ -270,9 +294,26 @@ class SequenceSink:
         return marked, alpha
 
     def write(self, layers: Layers, time: float | None = None) -> None:
-        n = layers.index
-        if self.skips(n):
+        """Queue one frame (written by the sink's threads); raises the error of a frame that failed."""
+        if self.skips(layers.index):
             return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="facedub-sequence-write")
+        while self._pending and (self._pending[0].done() or len(self._pending) >= 2 * self.threads):
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write_frame, layers))
+
+    def _finish_pending(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def _write_frame(self, layers: Layers) -> None:
+        n = layers.index
         marked, alpha = self.compose(layers)
         self._write(self.outputs.out, n, marked.values, self.out_pixel, "plate")
         if self.outputs.matte is not None:
@@ -294,13 +335,20 @@ class SequenceSink:
 
     def close(self) -> None:
         """The manifests (one per output folder), after every frame was written."""
-        self.manifests = marks.write_manifests(self.ctx, self.written, self.outputs.out.stem(), self.frames, self.plates.colour, self.inputs)
+        self._finish_pending()
+        roles = {"plate": 0, "matte": 1, "face": 2}
+        files = sorted(self.written, key=lambda r: (r["frame"], roles.get(r["role"], 3)))
+        self.manifests = marks.write_manifests(self.ctx, files, self.outputs.out.stem(), self.frames, self.plates.colour, self.inputs)
         self.closed = True
 
     def abort(self) -> None:
         """Remove the frames this run wrote: an interrupted render leaves no partial set behind."""
         if self.closed:
             return
+        try:
+            self._finish_pending()
+        except BaseException:  # noqa: BLE001 - the run failed already; its files go either way
+            pass
         for rec in self.written:
             try:
                 Path(rec["path"]).unlink()
