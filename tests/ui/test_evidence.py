@@ -49,7 +49,7 @@ def test_evidence_kept_survives_restart_and_tamper_reported(tmp_path, capsys):
     # missing
     kept.unlink()
     assert main(["consent", "show", str(p.consent_path("source"))]) == 0
-    assert "NOT KEPT" in capsys.readouterr().out
+    assert "not kept beside the record" in capsys.readouterr().out
 
 
 def test_new_record_replaces_old_evidence_and_synthetic_needs_none(tmp_path, capsys):
@@ -65,3 +65,17 @@ def test_new_record_replaces_old_evidence_and_synthetic_needs_none(tmp_path, cap
     shown = _show(p.root, capsys)
     assert shown["evidence"]["source"]["expected"] is False
     assert shown["evidence"]["target"]["matches"] is True
+
+
+def test_cli_create_can_keep_the_evidence(tmp_path, capsys):
+    ev = tmp_path / "release.txt"
+    ev.write_text("I agree.")
+    out = tmp_path / "c.json"
+    assert main(["consent", "create", "--subject", "A", "--granted-by", "A", "--scope", "s", "--evidence", str(ev),
+                 "--keep-evidence", "--out", str(out)]) == 0
+    assert (tmp_path / "c.evidence" / "release.txt").read_text() == "I agree."
+    shown = _show(out, capsys)
+    assert shown["evidence"]["consent"]["matches"] is True
+    assert main(["consent", "create", "--subject", "A", "--granted-by", "A", "--scope", "s", "--synthetic",
+                 "--keep-evidence", "--out", str(tmp_path / "d.json")]) == 2
+    assert "--keep-evidence" in capsys.readouterr().err and not (tmp_path / "d.json").exists()

@@ -28,6 +28,8 @@ def register(sub: Any) -> None:
     c.add_argument("--scope", required=True, metavar="TEXT", help="what the consent covers, in plain words (project, use, distribution)")
     c.add_argument("--expires", metavar="DATE", help="last day the consent is valid (YYYY-MM-DD); no expiry when left out")
     c.add_argument("--evidence", metavar="FILE", help="the signed release or recording; only its name and sha256 are stored (required unless --synthetic)")
+    c.add_argument("--keep-evidence", action="store_true",
+                   help="also copy the evidence file beside the record (OUT's stem + .evidence/), where 'consent show' checks it")
     c.add_argument("--synthetic", action="store_true", help="the identity is AI-generated and belongs to no real person")
     c.add_argument("--out", required=True, metavar="FILE", help="where to write the consent record (e.g. consent.json)")
     c.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
@@ -78,6 +80,13 @@ def run_create(args: argparse.Namespace, reporter: Any) -> int:
 
     check_output(args.out, inputs=[args.evidence], what="--out")
     rec = create_consent(args.subject, args.granted_by, args.scope, args.expires, args.evidence, args.synthetic)
+    if args.keep_evidence:
+        from facedub.errors import BadInput
+        from facedub.safety.consent import keep_evidence
+
+        if not args.evidence:
+            raise BadInput("--keep-evidence: give the file with --evidence")
+        keep_evidence(rec, args.out, args.evidence)
     save_consent(rec, args.out)
     if args.json:
         print(json.dumps(rec.to_dict(), ensure_ascii=False))
@@ -161,7 +170,7 @@ def run_show(args: argparse.Namespace, reporter: Any) -> int:
             ev = evidence.get(role)
             if ev is not None:
                 if not ev["present"]:
-                    print(f"    evidence file: NOT KEPT (no {ev['path']})")
+                    print(f"    evidence file: not kept beside the record (no {ev['path']})")
                 elif ev["matches"]:
                     print(f"    evidence file: kept at {ev['path']}, sha256 matches")
                 else:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from facedub.errors import BadInput, Cancelled, ConsentMissing, ContentRefused, FacedubError
+from facedub.errors import Cancelled, ConsentMissing, ContentRefused, FacedubError
 from facedub.fileio import write_json
 from facedub.project_lock import ProjectBusy, ProjectLock, holder
 

@@ -4,7 +4,6 @@ status boxes, badges, stage lists, plots. No Gradio layout here (see :mod:`faced
 from __future__ import annotations
 
 import html
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
