@@ -127,7 +127,15 @@ def extract_faceset(
     check_output(out, kind="faceset", inputs=[*inputs, *files, config.reference, config.consent], create_parents=True)
     readers = [open_media(f) for f in files]  # every input checked before any work
     # The single safety decision point: content gate on every input, consent record validated.
-    policy.check_inputs(files, reporter)
+    # The gate runs one thread; meanwhile another imports the detection and identity libraries
+    # (mediapipe alone takes 2-3 s: it pulls in matplotlib). Nothing is made or written there.
+    preload = threading.Thread(target=_preload, daemon=True, name="facedub-preload")
+    preload.start()
+    try:
+        policy.check_inputs(files, reporter)
+    except BaseException:
+        preload.join()  # no import left half-way at exit
+        raise
     consent = policy.consent_for_faceset(config.consent) if config.consent else None
 
     existing = load_faceset(out) if faceset_exists(out) else None
@@ -266,6 +274,16 @@ def _extract_into(out, files, readers, config, reporter, existing, consent, pend
 
 # --------------------------------------------------------------------------------------------
 # set-up helpers
+
+
+def _preload() -> None:
+    """Import what extraction will need; a failure here shows where the library is used."""
+    try:
+        import dlib  # noqa: F401
+
+        import mediapipe  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _now() -> str:
