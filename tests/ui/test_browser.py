@@ -221,7 +221,9 @@ def test_full_flow_in_chromium(server, clips, browser_page):
     r = httpx.post(f"{server['url']}gradio_api/upload", files={"files": ("big.bin", b"0" * (21 << 20))}, timeout=30)
     assert r.status_code == 413
 
-    # consent: an empty form is a plain message, then synthetic records for both identities
+    # consent (the wizard's first tab; the one-click Swap tab comes first): an empty form is a
+    # plain message, then synthetic records for both identities
+    _tab(page, "1 · Consent")
     page.click("#source-consent-save")
     page.wait_for_selector("#fd-msg-err")
     assert "subject" in page.inner_text("#message")
