@@ -125,3 +125,24 @@ def test_a_stop_during_training_ends_the_chain_at_the_next_stage(tmp_path):
     assert s["status"] == "cancelled" and "Continue" in s["error"]
     got = {x["key"]: x["status"] for x in s["stages"]}
     assert got["train"] == "stopped" and got["convert"] == "waiting"
+
+
+def test_train_tab_budgets_in_minutes(tmp_path, monkeypatch):
+    from facedub.ui.app import build_app
+
+    calls = []
+
+    def fake_train_job(p, arch, steps, batch, resume, preview_every=None, minutes=None):
+        calls.append({"steps": steps, "minutes": minutes, "batch": batch})
+        return lambda rep: None
+
+    monkeypatch.setattr(tasks, "train_job", fake_train_job)
+    create_project(tmp_path / "projects", "t")
+    jm = JobManager()
+    demo = build_app(tmp_path / "projects", jm)
+    on_train = next(bf.fn for bf in demo.fns.values() if bf.fn.__name__ == "on_train")
+    assert "started" in on_train("t", "lite", 2.5, 2000, 8, 100, True)
+    jm.wait(tmp_path / "projects" / "t", 10)
+    assert "started" in on_train("t", "lite", 0, 300, 8, 100, True)
+    jm.wait(tmp_path / "projects" / "t", 10)
+    assert calls == [{"steps": None, "minutes": 2.5, "batch": 8}, {"steps": 300, "minutes": None, "batch": 8}]
