@@ -128,7 +128,10 @@ def estimate_pose(landmarks68: np.ndarray, width: int, height: int) -> tuple[flo
     cam = np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]])
     # Image y points down: flip the model's y so the solution is a proper rotation.
     model = _POSE_MODEL * np.array([1.0, -1.0, -1.0])
-    ok, rvec, _t = cv2.solvePnP(model, img, cam, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE)
+    # SQPnP: the global least-squares solution, ~0.2 ms; the iterative (Levenberg-Marquardt)
+    # solver took ~0.7 ms and lands within 0.2-0.5° on average of it (3.5° at most, on the 786
+    # faces of the shared 512² clip): far inside the ±10° this estimate is good for.
+    ok, rvec, _t = cv2.solvePnP(model, img, cam, np.zeros(4), flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         return 0.0, 0.0, float(roll)
     rot, _ = cv2.Rodrigues(rvec)
