@@ -26,3 +26,13 @@ def test_a_split_with_no_share_gets_nothing():
     ids = ["a", "b", "c", "d"]
     out = assign_splits(ids, [("a", "b"), ("c", "d")], (0.5, 0.0, 0.5), seed=0)
     assert sorted(out.values()) == ["test", "test", "train", "train"]
+
+
+def test_no_split_with_a_share_is_left_empty_when_there_are_groups_enough():
+    # groups of 3, 2 and 2 at 70/15/15: the nearest counts would be 5/2/0; every split gets one
+    ids = ["a", "b", "c", "d", "e", "f", "g"]
+    out = assign_splits(ids, [("a", "b"), ("b", "c"), ("d", "e"), ("f", "g")], (0.7, 0.15, 0.15), seed=0)
+    assert sorted(out.values()).count("train") == 3 and set(out.values()) == {"train", "val", "test"}
+    # two groups cannot fill three splits: the smaller share stays empty
+    out = assign_splits(["a", "b", "c", "d"], [("a", "b"), ("c", "d")], (0.7, 0.2, 0.1), seed=0)
+    assert sorted(set(out.values())) == ["train", "val"]

@@ -3,7 +3,8 @@
 A swap involves two identities (its source and its target), so identities linked by a pair
 must share a split: the splits are made of whole groups of linked identities (connected
 components of the pair graph), assigned greedily — largest group first, to the split furthest
-below its share of identities; ties broken by a shuffle seeded with the dataset's seed.
+below its share of identities, except that no split with a share is left empty while there
+are groups enough to fill it; ties broken by a shuffle seeded with the dataset's seed.
 """
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ def assign_splits(identities: Iterable[str], pairs: Iterable[tuple[str, str]], s
     total = sum(len(g) for g in groups)
     have = {s: 0 for s in SPLITS}
     out: dict[str, str] = {}
-    for g in groups:
-        # the split furthest below its share (share × total − what it has); train first on ties
+    for n, g in enumerate(groups):
+        # the split furthest below its share (share × total − what it has); train first on ties;
+        # when only as many groups are left as splits with a share still empty, those splits first
         want = {s: shares[k] * total - have[s] for k, s in enumerate(SPLITS)}
-        best = max(SPLITS, key=lambda s: (want[s], -SPLITS.index(s)))
+        empty = [s for k, s in enumerate(SPLITS) if shares[k] > 0 and have[s] == 0]
+        choices = empty if empty and len(groups) - n <= len(empty) else list(SPLITS)
+        best = max(choices, key=lambda s: (want[s], -SPLITS.index(s)))
         have[best] += len(g)
         for i in g:
             out[i] = best
