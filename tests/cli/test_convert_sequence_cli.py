@@ -152,3 +152,34 @@ def test_a_frame_that_fails_mid_run_leaves_nothing(tmp_path, tiny_model, capsys)
     assert rc == 2
     _error(capsys, "shot.0011.png")
     _nothing_written(tmp_path)
+
+
+def test_convert_a_sequence_then_verify_it(shared_data, tiny_model, tmp_path, capsys):
+    """The command of the README on 16-bit PNG plates made from a shared clip (read in place):
+    plate, matte and face-layer sequences for the asked range only, one JSON summary, and
+    'facedub verify' on the output folder finds the watermark, the tags and the manifest of
+    one output id."""
+    import json
+
+    from facedub.media.reader import open_media
+
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    p = seq.parse_pattern(str(tmp_path / "plates" / "shot.%04d.png"))
+    p.folder.mkdir()
+    for k, f in enumerate(open_media(clip).frames(limit=16)):
+        seq.write_frame(p.path(1001 + k), f.rgb.astype(np.uint16) * 257, "uint16")
+    rc = main(["--quiet", "convert", p.text, "--model", str(tiny_model), "--out", str(tmp_path / "out" / "shot.%04d.png"),
+               "--matte-out", str(tmp_path / "matte" / "shot.%04d.png"), "--face-out", str(tmp_path / "face" / "shot.%04d.png"),
+               "--frames", "1003-1014", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["kind"] == "sequence" and s["frames"] == 12 and s["swapped"] >= 10
+    for d in ("out", "matte", "face"):
+        names = sorted(f.name for f in (tmp_path / d).glob("shot.*.png"))
+        assert names == [f"shot.{n}.png" for n in range(1003, 1015)]
+        assert (tmp_path / d / "shot.1003-1014.facedub.json").is_file()
+    assert main(["verify", str(tmp_path / "out"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    oid = seq.read_text_tags(tmp_path / "out" / "shot.1003.png")["facedub_output_id"]
+    assert r["output_id"] == oid and r["manifest"]["sha256_matches"]
+    assert r["watermark"]["found"] and r["watermark"]["output_id"] == oid

@@ -328,3 +328,14 @@ def test_chunks_of_real_faces_match_one_run(shared_data, tmp_path):
         render(rng)
     after = {f.name: _sha(f) for d, e in (("out", "exr"), ("matte", "png")) for f in (tmp_path / d).glob(f"talk.*.{e}")}
     assert len(before) == 72 and after == before
+
+
+def test_which_names_are_sequences(tmp_path):
+    video = tmp_path / "take#1.mp4"
+    video.write_bytes(b"not read here")
+    assert not so.names_sequence(video) and not so.names_sequence(tmp_path / "out#2.mp4") and not so.names_sequence("clip.mp4")
+    assert so.names_sequence("a/shot.####.exr") and so.names_sequence("a/shot.%04d.png")
+    assert so.names_sequence("a/shot.%04d.jpg")  # meant as one: refused by name later
+    with pytest.raises(BadInput, match="--matte-out is an image sequence"):
+        so.parse_outputs("o/s.%04d.exr", "matte.png", None)
+    assert so.parse_outputs("o/take#3.mp4", None, None) is None

@@ -95,11 +95,11 @@ def _frames(text: str | None, sequence: bool) -> tuple[int | None, tuple[int, in
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.convert import ConvertConfig, convert_preview, convert_video
     from facedub.errors import BadInput
-    from facedub.media.sequence import is_sequence
+    from facedub.convert.sequence_out import names_sequence
     from facedub.outputs import check_output
     from facedub.safety.provenance import MANIFEST_SUFFIX
 
-    sequence_in, sequence_out = is_sequence(args.target), is_sequence(args.out)
+    sequence_in, sequence_out = names_sequence(args.target), names_sequence(args.out)
     if args.preview is not None and (sequence_in or sequence_out):
         raise BadInput(f"{args.target if sequence_in else args.out}: --preview takes a video or an image; for a sequence convert one frame with --frames N")
     if not sequence_out:

@@ -65,7 +65,6 @@ from facedub.convert.smoothing import Bridger, Smoother
 from facedub.convert.target import TargetChooser, target_descriptor
 from facedub.errors import BadInput, Cancelled
 from facedub.media.reader import decoder_threads, open_single, read_frame_at
-from facedub.media.sequence import is_sequence
 from facedub.media.writer import ImageWriter, encoder_threads
 from facedub.progress import NullReporter, Reporter
 from facedub.safety import policy
@@ -354,7 +353,7 @@ def convert_video(
     t0 = time.perf_counter()
     outputs = sequence_out.parse_outputs(out, None if matte_out is None else os.fspath(matte_out), None if face_out is None else os.fspath(face_out))
     span: sequence_out.Span | None = None
-    if is_sequence(target):
+    if sequence_out.names_sequence(target):
         reader, span = sequence_out.open_sequence(target, config)
         kind = "sequence"
     else:

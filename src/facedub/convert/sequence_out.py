@@ -148,13 +148,28 @@ def open_sequence(target: str | os.PathLike[str], config: Any) -> tuple[seqmod.S
     return reader, span
 
 
+def names_sequence(text: str | os.PathLike[str]) -> bool:
+    """Whether convert takes ``text`` as an image sequence: an existing file never is (a video
+    named ``take#1.mp4``); a name with ``%04d``/``%d`` always is (a wrong extension is then
+    refused by name); a run of ``#`` only before an image-sequence extension."""
+    if Path(text).is_file():
+        return False
+    try:
+        p = seqmod.parse_pattern(text)
+    except BadInput:
+        return True  # a malformed pattern: its parse names the problem
+    if p is None:
+        return False
+    return bool(seqmod._PRINTF.search(Path(os.fspath(text)).name)) or p.format is not None
+
+
 # ----------------------------------------------------------------------------------------
 # Outputs
 
 
 def parse_outputs(out: str | os.PathLike[str], matte: str | None, face: str | None) -> SequenceOutputs | None:
     """The sequence outputs named on the command line; None when ``out`` is a video or image."""
-    pats = [seqmod.parse_pattern(p) if p is not None else None for p in (out, matte, face)]
+    pats = [seqmod.parse_pattern(p) if p is not None and names_sequence(p) else None for p in (out, matte, face)]
     for name, text, p in (("--matte-out", matte, pats[1]), ("--face-out", face, pats[2])):
         if text is not None and p is None:
             raise BadInput(f"{text}: {name} is an image sequence; put %04d or #### where the frame number goes")
