@@ -222,3 +222,24 @@ def test_other_bad_sequences(tmp_path):
         seq.scan_sequence(str(tmp_path / "bad.%04d.exr"))
     with pytest.raises(BadInput, match="reads sequences of"):
         seq.scan_sequence(str(tmp_path / "s.%04d.jpg"))
+
+
+@pytest.mark.parametrize("ext, pixel", [("png", "uint16"), ("tif", "uint16"), ("png", "uint8"), ("exr", "half")])
+def test_reader_picture_is_the_display_referred_plate(tmp_path, ext, pixel):
+    """The reader's uint8 picture (integer fast path for sRGB plates) equals display8 of the
+    plate seen through the colour transform; every 16-bit code value maps as the float path does."""
+    rng = np.random.default_rng(3)
+    if pixel == "half":
+        make = lambda n: (rng.random((40, 48, 3)).astype(np.float32) * 1.5, pixel)  # noqa: E731
+    else:
+        top = 65535 if pixel == "uint16" else 255
+        make = lambda n: (rng.integers(0, top + 1, (40, 48, 3)).astype(np.uint16 if pixel == "uint16" else np.uint8), pixel)  # noqa: E731
+    p = _write_seq(tmp_path, f"s.%04d.{ext}", [1, 2], make)
+    r = seq.SequenceReader(seq.scan_sequence(p))
+    for f in r.frames():
+        assert f.rgb.dtype == np.uint8
+        assert np.array_equal(f.rgb, seq.display8(r.view(r.read_plate(f.index))))
+    x = np.arange(65536, dtype=np.uint16).reshape(256, 256, 1).repeat(3, 2)
+    q = _write_seq(tmp_path / "all", "a.%04d.png", [7], lambda n: (x, "uint16"))
+    r = seq.SequenceReader(seq.scan_sequence(q))
+    assert np.array_equal(r.picture(7), seq.display8(seq.to_unit(x)))

@@ -729,7 +729,17 @@ class SequenceReader:
         if limit is not None:
             todo = todo[:limit]
         for n in todo:
-            yield SeqFrame(n, (n - self.time_origin) / self.fps, display8(self.view(self.read_plate(n))))
+            yield SeqFrame(n, (n - self.time_origin) / self.fps, self.picture(n))
+
+    def picture(self, n: int) -> np.ndarray:
+        """Frame ``n`` as detection and the model see it: display-referred uint8 RGB."""
+        stored = read_frame(self.seq.path(n), self.seq.info)
+        if self.colour.identity and stored.dtype == np.uint16:
+            # display8(to_unit(x)) in integers: rint(x / 257) (x / 257 is never a tie, 257 being odd)
+            return ((stored.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        if self.colour.identity and stored.dtype == np.uint8:
+            return stored
+        return display8(self.view(to_unit(stored)))
 
     def __iter__(self) -> Iterator[SeqFrame]:
         return self.frames()
