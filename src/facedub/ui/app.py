@@ -138,8 +138,11 @@ def _wire_poll(ctx: pages.Ctx, seen: Any, job_box: Any, timer: Any) -> None:
                 and pages._changed(seen_v, "finished", f"{state.get('id')}:{state.get('status')}"):
             info = project_md(p)
         vals: list[Any] = []
-        for _outs, fn in ctx.polls:
-            vals += fn(p, state, seen_v)
+        for outs, fn in ctx.polls:
+            try:
+                vals += fn(p, state, seen_v)
+            except (FacedubError, OSError):  # a file that went away mid-poll: try again next tick
+                vals += [skip] * len(outs)
         return (job, info, *vals, seen_v)
 
     timer.tick(on_tick, [ctx.project_dd, seen], outputs, show_progress="hidden")
