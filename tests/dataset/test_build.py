@@ -191,7 +191,7 @@ def test_a_swap_is_refused_as_a_real_clip(built, workdir, tmp_path, capsys):
     assert not (tmp_path / "ds").exists() and not build_mod.staging_folder(tmp_path / "ds").exists()
 
 
-def test_an_interrupted_build_resumes_after_the_last_finished_item(workdir, tmp_path, monkeypatch):
+def test_an_interrupted_build_resumes_after_the_last_finished_item(workdir, tmp_path, monkeypatch, capsys):
     root, _ = workdir
     out = tmp_path / "ds"
     real_write = build_mod.write_real
@@ -208,6 +208,9 @@ def test_an_interrupted_build_resumes_after_the_last_finished_item(workdir, tmp_
     assert not out.exists() and staging.is_dir()
     assert sorted(p.name for p in (staging / "state").iterdir()) == ["b-speech-256_a.json"]
     monkeypatch.setattr(build_mod, "write_real", real_write)
-    s = build_dataset(root / "spec.toml", out)
-    assert s.built == 1 and s.items == 2 and out.is_dir() and not staging.exists()
+    capsys.readouterr()
+    assert main(["--quiet", "dataset", str(root / "spec.toml"), "--out", str(out), "--json"]) == 0  # the command line resumes too
+    s = json.loads(capsys.readouterr().out)
+    assert s["built"] == 1 and s["items"] == 2 and out.is_dir() and not staging.exists()
+    assert s["mask_iou_min"] >= 0.95
     assert (out / "original_sequences" / "facedub" / "c20" / "videos" / "d-english-256.mp4").is_file()
