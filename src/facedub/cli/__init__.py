@@ -19,7 +19,7 @@ from facedub.errors import FacedubError
 
 # Module names under facedub.cli, in the order --help lists them. A module missing from the
 # tree (a stage not built yet) is skipped.
-SUBCOMMANDS = ("extract", "faceset", "train", "detail", "model", "convert", "swap", "verify", "eval", "consent", "dataset", "ui")
+SUBCOMMANDS = ("extract", "faceset", "train", "detail", "model", "convert", "swap", "verify", "eval", "consent", "dataset", "batch", "ui")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from facedub.batch.cluster import add_cluster_argument
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -24,6 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("spec", metavar="SPEC", help="the dataset spec (TOML; see the README's 'Datasets for detector research')")
     p.add_argument("--out", required=True, metavar="FOLDER", help="the dataset folder to create (must not exist)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_cluster_argument(p, "the dataset's items (one per pair and clip)")
     p.set_defaults(func=run)
 
 
@@ -37,7 +40,14 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
 
     if not Path(args.out).exists():  # an existing one is refused by build_dataset, by name
         check_output(args.out, inputs=[args.spec], what="--out")  # not inside a model or faceset, writable
-    s = build_dataset(args.spec, args.out, reporter)
+    if getattr(args, "cluster", None):
+        from facedub.batch.cluster import connect
+        from facedub.batch.dataset import build_dataset_on
+
+        with connect(args.cluster) as executor:
+            s = build_dataset_on(executor, args.spec, args.out, reporter)
+    else:
+        s = build_dataset(args.spec, args.out, reporter)
     reporter.close()
     if args.json:
         print(json.dumps(asdict(s), ensure_ascii=False))
