@@ -30,8 +30,9 @@ def _consents(folder: Path) -> None:
         save_consent(create_consent(f"synthetic {who}", "facedub tests", "batch tests", synthetic=True), folder / f"{who}.json")
 
 
-def _model(folder: Path) -> Path:
-    """An untrained lite model at a quarter width (a known, fixed network) with valid consent."""
+def _model(folder: Path, source=None, target=None) -> Path:
+    """An untrained lite model at a quarter width (a known, fixed network) with valid consent
+    (``source``/``target``: the records it was trained under; new synthetic ones by default)."""
     import torch
 
     from facedub.model import build_model, default_config
@@ -40,7 +41,8 @@ def _model(folder: Path) -> Path:
     torch.manual_seed(0)
     cfg = default_config("lite", width=0.25)
     meta = {"arch": "lite", "config": cfg.to_dict(), "step": 0, "target_descriptor": None, "source_descriptor": None,
-            "consent": {r: create_consent(f"test {r}", "facedub tests", "batch tests", synthetic=True).to_dict() for r in ("source", "target")}}
+            "consent": {r: (rec or create_consent(f"test {r}", "facedub tests", "batch tests", synthetic=True)).to_dict()
+                        for r, rec in (("source", source), ("target", target))}}
     save_checkpoint(folder, build_model("lite", cfg), meta)
     return folder
 
@@ -144,6 +146,15 @@ def test_cluster_needs_ray(monkeypatch):
             pass
 
 
+@needs_ray
+def test_a_local_cluster_needs_a_worker_count():
+    from facedub.batch.cluster import connect
+
+    with pytest.raises(BadInput, match="--cluster local:zero: write local:N with N workers"):
+        with connect("local:zero"):
+            pass
+
+
 # ---------------------------------------------------------------------------------------
 # Runs (shared clip, real detector, an untrained tiny model)
 # ---------------------------------------------------------------------------------------
@@ -243,14 +254,15 @@ def test_a_two_worker_ray_cluster_writes_the_same_files_as_one_machine(two_jobs,
 # facedub dataset --cluster
 # ---------------------------------------------------------------------------------------
 @needs_ray
+@pytest.mark.slow
 def test_dataset_on_a_two_worker_cluster_equals_one_machine(shared_data, tmp_path, capsys):
     """2 pairs x 2 clips (6 frames each) built here and on a 2-worker local Ray cluster: the
     same items, masks byte-identical, labels equal but for the output ids (random per output)."""
     recs = {i: create_consent(f"synthetic {i}", "facedub tests", "dataset tests", synthetic=True) for i in ("a", "b", "c")}
     for i, r in recs.items():
         save_consent(r, tmp_path / f"{i}.json")
-    _model(tmp_path / "m-ab")
-    _model(tmp_path / "m-cb")
+    _model(tmp_path / "m-ab", recs["a"], recs["b"])
+    _model(tmp_path / "m-cb", recs["c"], recs["b"])
     c1 = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
     c2 = shared_data / "synthetic" / "aiface1" / "speech_512.mp4"
     spec = tmp_path / "spec.toml"
