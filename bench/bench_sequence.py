@@ -98,7 +98,13 @@ def convert_rows(folder: Path, frames: int) -> list[str]:
     cfg = default_config("lite")
     model = folder / "model"
     save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": _consent()})
-    rows = ["| plates → outputs | frames | frames/s, frame phase | frames/s, whole run (checks + frames + finish, s) | swapped |", "|---|---:|---:|---|---:|"]
+    rows = ["| plates → outputs | frames | frames/s, frame phase | frames/s, whole run (checks + frames + finish, s) | swapped | ms a frame: read · detect · model · paste · write queue |",
+            "|---|---:|---:|---|---:|---|"]
+
+    def busy(sm) -> str:
+        b = sm.busy
+        return " · ".join(f"{1e3 * b.get(k, 0.0) / max(sm.frames, 1):.0f}" for k in ("decode", "detect", "model", "blend", "encode"))
+
     runs = [
         ("half EXR → EXR plate + 16-bit PNG matte + half EXR face layer", "exr", ".exr", ".exr", None),
         ("16-bit PNG → 16-bit PNG plate + 16-bit PNG matte", "png", ".png", None, None),
@@ -111,21 +117,23 @@ def convert_rows(folder: Path, frames: int) -> list[str]:
                           face_out=str(out / "face" / f"f.%04d{face_ext}") if face_ext else None)
         ph = s.phases
         rows.append(f"| {name} | {s.frames} | **{s.frames / max(ph['frames'], 1e-9):.2f}** | {s.frames_per_second:.2f} "
-                    f"({ph['checks']:.1f} + {ph['frames']:.1f} + {ph['finish']:.1f}) | {s.swapped} |")
+                    f"({ph['checks']:.1f} + {ph['frames']:.1f} + {ph['finish']:.1f}) | {s.swapped} | {busy(s)} |")
     # One chunk at the end of the shot: all the frames before it are its warm-up (up to the limit).
     before, with_model, after = warmup_frames(ConvertConfig(), 24.0)
     a = 1001 + frames - 4
     s = convert_video(plates["exr"], model, str(folder / "chunk" / "o.%04d.exr"), ConvertConfig(visible_label=False, frame_range=(a, a + 3)))
     read = min(before, a - 1001) + 4
     rows.append(f"| half EXR, chunk {a}-{a + 3} (reads {read} frames: {read - 4} warm-up) | {s.frames} | "
-                f"{s.frames / max(s.phases['frames'], 1e-9):.2f} | {s.frames_per_second:.2f} ({s.phases['checks']:.1f} + {s.phases['frames']:.1f} + {s.phases['finish']:.1f}) | {s.swapped} |")
+                f"{s.frames / max(s.phases['frames'], 1e-9):.2f} | {s.frames_per_second:.2f} ({s.phases['checks']:.1f} + {s.phases['frames']:.1f} + {s.phases['finish']:.1f}) | {s.swapped} | {busy(s)} |")
     rows.append("")
     rows.append(
         f"Convert rows: `facedub convert` defaults (lite model at full width, untrained — the model's cost does not depend on its weights; "
         f"real detector per frame; 2 model workers × 1 thread), label off. A chunk's warm-up at 24 fps is up to {before} frames before it "
         f"(detection and the landmark filter; the last {with_model} also run the model for the colour statistics) and "
         f"{after} after it, to the end of a batch: a farm job of N frames reads up to N + {before + after} and pays about a detection-only "
-        "frame for each warm-up frame."
+        "frame for each warm-up frame. The stage columns are busy time per written frame (a chunk's include its warm-up frames); "
+        "'write queue' is the time the pipeline waited to hand a frame to the sink's writer threads, which composite at the "
+        "plate's precision, mark and write (two frames side by side on two cores)."
     )
     return rows
 
