@@ -309,3 +309,45 @@ clips = ["{c1}", "{c2}"]
         assert a == b
     v1, v2 = tree(tmp_path / "here", "*.mp4"), tree(tmp_path / "ray", "*.mp4")
     assert len(v1) == 6 and v1.keys() == v2.keys()
+
+
+# ---------------------------------------------------------------------------------------
+# A whole swap as a job: extract both, train, convert, verify
+# ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("cluster", [None, pytest.param("local:2", marks=needs_ray)], ids=["here", "ray"])
+def test_a_swap_job_runs_every_stage_and_a_rerun_skips_the_finished_ones(shared_data, tmp_path, capsys, cluster):
+    """Extraction (two tasks), a 2-step lite training (one task) and the conversion of 24
+    frames; then, with the output deleted, a rerun redoes only the conversion and verification."""
+    _consents(tmp_path)
+    (tmp_path / "out").mkdir()  # as for 'facedub swap', OUT's folder must exist
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(f"""
+[[jobs]]
+name = "swap1"
+source = "{shared_data / 'synthetic' / 'aiface2' / 'english_256.mp4'}"
+target = "{shared_data / 'synthetic' / 'aiface1' / 'speech_256.mp4'}"
+out = "out/swap1.mp4"
+source_consent = "src.json"
+target_consent = "tgt.json"
+arch = "lite"
+steps = 2
+max_frames = 24
+evaluate = false
+""")
+    argv = ["--quiet", "batch", str(jobs), "--json"] + (["--cluster", cluster] if cluster else [])
+    assert main(argv) == 0, capsys.readouterr().err
+    r = json.loads(capsys.readouterr().out)["results"][0]
+    assert r["status"] == "done" and r["skipped"] == []
+    st = json.loads((tmp_path / "jobs.state" / "swap1.json").read_text())
+    assert set(st["stages"]) == {"extract-source", "extract-target", "train", "convert", "verify"}
+    assert st["stages"]["train"]["step"] == 2 and st["stages"]["verify"]["watermark"]
+    assert (tmp_path / "out" / "swap1.mp4").is_file() and (tmp_path / "out" / "swap1.facedub" / "model" / "model.json").is_file()
+    # an interrupted job: its output gone, its state not done
+    (tmp_path / "out" / "swap1.mp4").unlink()
+    st["status"] = "running"
+    (tmp_path / "jobs.state" / "swap1.json").write_text(json.dumps(st))
+    assert main(argv) == 0, capsys.readouterr().err
+    r = json.loads(capsys.readouterr().out)["results"][0]
+    assert r["status"] == "done" and sorted(r["skipped"]) == ["extract-source", "extract-target", "train"]
+    assert (tmp_path / "out" / "swap1.mp4").is_file()
