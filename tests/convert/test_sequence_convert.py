@@ -173,18 +173,38 @@ def test_warmup_covers_the_filters_memory():
         so.plan_span((1001, 1400), (990, 1010), cfg, 24.0)
 
 
-def test_three_chunks_are_bit_identical_to_one_run(tmp_path):
+class WanderingIdentity:
+    """A face descriptor whose distance to the target (zeros) swings with the face's sub-pixel
+    place between 0.36 (the target), the hold band 0.4-0.5 above max_distance (kept only by a
+    track already taken) and 0.54 (someone else): the identity verdicts carry history."""
+
+    def descriptor(self, rgb, lm68):
+        v = np.zeros(128)
+        v[0] = 0.45 + 0.09 * np.sin(2.0 * float(np.mean(lm68[:, 0])))
+        return v
+
+
+@pytest.mark.parametrize("identity", [False, True], ids=["largest-face", "identity-checked"])
+def test_three_chunks_are_bit_identical_to_one_run(tmp_path, identity):
     """A 200-frame shot rendered whole, then as three chunks (the last two with their whole
     warm-up inside the shot, so the filters' state before it is really forgotten, not just
     absent): every written file has the same sha256 in the manifests, matte and face layer
-    included. A dropout of 3 frames (bridged) straddles a chunk boundary."""
+    included. A dropout of 3 frames (bridged) straddles a chunk boundary. With a target
+    descriptor the periodic identity checks fall on the same frame numbers in every chunk."""
     frames = range(1001, 1201)
     plates = _blob_plates(tmp_path / "plates", frames, gone={1188, 1189, 1190})
-    cfg = ConvertConfig(batch=8, visible_label=False)
+    cfg = ConvertConfig(batch=8, visible_label=False, identity_every=10)
+
+    def model():
+        net = helpers.InvertNet()
+        if identity:
+            net.meta["target_descriptor"] = [0.0] * 128
+        return net
 
     def render(rng=None):
-        c = cfg if rng is None else ConvertConfig(batch=8, visible_label=False, frame_range=rng)
-        return convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "out" / "sh.%04d.png"), c, detector=BlobDetector(),
+        c = cfg if rng is None else ConvertConfig(batch=8, visible_label=False, identity_every=10, frame_range=rng)
+        return convert_video(plates.text, model(), str(tmp_path / "out" / "sh.%04d.png"), c, detector=BlobDetector(),
+                             identity=WanderingIdentity if identity else None,
                              matte_out=str(tmp_path / "matte" / "sh.%04d.png"), face_out=str(tmp_path / "face" / "sh.%04d.exr"))
 
     def hashes():
@@ -198,7 +218,10 @@ def test_three_chunks_are_bit_identical_to_one_run(tmp_path):
         return got
 
     whole = render()
-    assert (whole.frames, whole.swapped, whole.bridged) == (200, 200, 3)
+    if identity:
+        assert whole.frames == 200 and 20 < whole.swapped < 180 and whole.identity_checks >= 20  # both verdicts occur
+    else:
+        assert (whole.frames, whole.swapped, whole.bridged) == (200, 200, 3)
     one_run = hashes()
     ids = {m["output_id"] for m in _manifest(tmp_path / "out")}
     for folder in ("out", "matte", "face"):
@@ -339,3 +362,24 @@ def test_which_names_are_sequences(tmp_path):
     with pytest.raises(BadInput, match="--matte-out is an image sequence"):
         so.parse_outputs("o/s.%04d.exr", "matte.png", None)
     assert so.parse_outputs("o/take#3.mp4", None, None) is None
+
+
+def test_a_chunk_without_the_face_is_written_unchanged(tmp_path):
+    """A farm chunk where the person is absent still writes its frames (plate + mark, empty
+    matte) with a note; a whole run without any face is still refused."""
+    from facedub.progress import RecordingReporter
+
+    plates = _blob_plates(tmp_path / "plates", range(1001, 1031), gone=set(range(1010, 1026)))
+    rep = RecordingReporter()
+    s = convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "out" / "s.%04d.png"), ConvertConfig(visible_label=False, frame_range=(1014, 1020)),
+                      rep, detector=BlobDetector(), matte_out=str(tmp_path / "matte" / "s.%04d.png"))
+    assert (s.frames, s.swapped) == (7, 0)
+    assert any("no face of the target person in frames 1014-1020" in n for n in rep.notes)
+    for n in range(1014, 1021):
+        a = seq.read_frame(tmp_path / "matte" / f"s.{n}.png")
+        assert not a.any()
+        d = seq.read_frame(tmp_path / "out" / f"s.{n}.png").astype(np.int64) - seq.read_frame(plates.path(n)).astype(np.int64)
+        assert np.all(d % 257 == 0) and np.abs(d).max() <= 8 * 257  # the mark alone
+    with pytest.raises(BadInput, match="no face of the target person found"):
+        convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "o2" / "s.%04d.png"), ConvertConfig(),
+                      detector=helpers.FakeDetector((64, 96), present=lambda i: False))

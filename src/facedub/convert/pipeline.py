@@ -432,8 +432,10 @@ def convert_video(
                     _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model), on_paste=on_paste, span=span)
                 if counts["frames"] == 0:
                     raise BadInput(f"{target}: no frames could be read")
-                if counts["swapped"] == 0:
+                if counts["swapped"] == 0 and not (span is not None and config.frame_range is not None):
                     raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
+                if counts["swapped"] == 0:  # a chunk of a shot may lie where the person is not: written unchanged, a render farm's job goes on
+                    warnings.append(f"{target}: no face of the target person in frames {span.write[0]}-{span.write[1]}; they were written unchanged (apart from the marks)")
                 sink.close()
             except BaseException:
                 sink.abort()
@@ -538,7 +540,7 @@ def _run(
             faces = det.detect(item.rgb)
             t_id = time.perf_counter()
             id_before = chooser.seconds
-            face = chooser.choose(item.rgb, faces)
+            face = chooser.choose(item.rgb, faces, item.index if span is not None else None)
             if face is not None:
                 item.lm = np.asarray(face.landmarks68, dtype=np.float64)
             pipe.add_busy("cuts", t_det - t)

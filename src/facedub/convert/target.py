@@ -81,6 +81,11 @@ class TargetChooser:
 
     Without a target descriptor (models trained before descriptors were stored): the only face,
     or the largest of several, unchecked (the summary says so).
+
+    Given each frame's number (``choose(rgb, faces, index)``, as image sequences do), the
+    periodic re-check falls on fixed frame numbers — once in every block of ``identity_every``
+    frames — rather than ``identity_every`` frames after the track's last check, so a range
+    rendered on its own re-checks on the same frames as the whole shot.
     """
 
     def __init__(self, target_descriptor: np.ndarray | None, config: ConvertConfig, encoder_factory: Callable[[], Any] | None = None) -> None:
@@ -91,6 +96,7 @@ class TargetChooser:
         self._encoder: Any = None
         self._tracks: dict[int, TrackState] = {}
         self._frame = 0
+        self._index: int | None = None
         self.descriptor_calls = 0
         self.seconds = 0.0  # time spent on identity (descriptors and appearance thumbnails)
 
@@ -110,8 +116,9 @@ class TargetChooser:
         d = np.asarray(self._encoder.descriptor(rgb, face.landmarks68), dtype=np.float64)
         return float(np.linalg.norm(d - self.target))
 
-    def choose(self, rgb: np.ndarray, faces: list[Any]) -> Any | None:
+    def choose(self, rgb: np.ndarray, faces: list[Any], index: int | None = None) -> Any | None:
         self._frame += 1
+        self._index = index
         if self.target is None:
             if not faces:
                 return None
@@ -138,9 +145,13 @@ class TargetChooser:
                 or (st.overlapped and not overlapped)
                 or float(np.abs(look - st.look).mean()) > APPEARANCE_CHANGE  # type: ignore[operator]
             )
-            if changed_hands or self._frame - st.checked >= self.every:  # type: ignore[union-attr]
+            if self._index is not None:
+                due = st is not None and self._index // self.every != st.checked // self.every
+            else:
+                due = st is not None and self._frame - st.checked >= self.every
+            if changed_hands or due:
                 d = self._distance(rgb, f)
-                checked = self._frame
+                checked = self._frame if self._index is None else self._index
                 # A track already taken for the target, unchanged since, keeps it on a periodic
                 # re-check up to ``max_distance + HOLD_MARGIN`` (a turned head measures farther).
                 held = not changed_hands and st is not None and st.target and d <= self.max_distance + HOLD_MARGIN
