@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
         "--arch",
         choices=ARCH_NAMES,
         help=f"model architecture: 'lite' for CPUs (default for new models: {DEFAULT_ARCH}), 'original' the 2018 model, "
-        "'hd' 128 px with a learned mask for GPUs; 'facedub model show' describes them",
+        "'hd' 128 px with a learned mask for GPUs, 'saehd' 256 px in the class of DeepFaceLab's SAEHD for CUDA GPUs; "
+        "'facedub model show' describes them",
     )
     length = p.add_mutually_exclusive_group()
     limit(p, length.add_argument("--steps", type=int, metavar="N", help="train N steps now (added to the model's steps when resuming)"), lo=1)

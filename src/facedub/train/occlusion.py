@@ -76,12 +76,6 @@ class MapSource:
                 self._model = self._loader(self.weights)
         return self._model
 
-    @property
-    def seg_size(self) -> int:
-        from facedub.convert import occlusion as occ_mod
-
-        return int(self._model.size) if self._model is not None else occ_mod.SEG_SIZE
-
     def visible_maps(self, crops: Sequence[np.ndarray], keys: Sequence[str]) -> list[np.ndarray]:
         """float32 visible-face maps, one per crop; ``keys`` are the crops' sha256 (the cache names)."""
         from facedub.convert import occlusion as occ_mod
