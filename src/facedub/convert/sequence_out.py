@@ -22,7 +22,15 @@ RGBA, the convention of those formats.
 
 Frames outside the requested range (the warm-up before it and the look-ahead after it, see
 :func:`warmup_frames`) go through the pipeline so that temporal filters see them, and are
-not written (:meth:`SequenceSink.skips`).
+not written (:meth:`SequenceSink.skips`). With the rest of what makes a range render as it
+does inside the whole shot — per-frame detection, model batches and identity re-checks on
+fixed frame numbers (:class:`Span`), an output id derived from the job (:func:`job_id`) — a
+shot split into chunks on a render farm writes the same files as one run.
+
+Also here: which names convert takes for sequences (:func:`names_sequence`), the checks of
+the output patterns (:func:`check_outputs`), and the frames the content gate samples
+(:func:`sample_frames`). The sink writes frames on :func:`writer_threads` threads and removes
+everything it wrote when the run fails or is stopped (:meth:`SequenceSink.abort`).
 """
 
 from __future__ import annotations
