@@ -1,4 +1,4 @@
-"""Convert: swap the target person's face in every frame of a video (or one image).
+"""Convert: swap the target person's face in every frame of a video, one image or an image sequence.
 
 A streaming pipeline of threads joined by bounded queues, so decoding, detection, model
 inference, blending and encoding overlap (torch, OpenCV, mediapipe and PyAV release the GIL
@@ -39,6 +39,9 @@ This module holds the stage functions (:func:`convert_video`, :func:`convert_pre
   (:mod:`~facedub.convert.detail` for the detail stage, :mod:`~facedub.convert.occlusion`
   for what is in front of the face);
 - :mod:`~facedub.convert.cuts`: shot cuts;
+- :mod:`~facedub.convert.sequence_out`: image sequences (``shot.%04d.exr``) in and out — the
+  frame range and its warm-up, and the sink that composites at the plate's precision and
+  writes the plate, matte and face-layer sequences;
 - :mod:`facedub.media`: reading, seeking to one frame, writing video or an image.
 """
 
