@@ -140,6 +140,8 @@ def test_float_plates_to_png_and_video_ranges(tmp_path, tiny_model, capsys):
     _error(capsys, "--frames 2-3", "for a video give N")
     assert _convert(str(video), tiny_model, tmp_path / "o.mp4", "--matte-out", str(tmp_path / "m.%04d.png")) == 2
     _error(capsys, "go with a sequence output")
+    assert _convert(p, tiny_model, tmp_path / "one.png") == 2
+    _error(capsys, "one.png", "the target is an image sequence", "out/shot.%04d.exr")
 
 
 def test_a_frame_that_fails_mid_run_leaves_nothing(tmp_path, tiny_model, capsys):

@@ -303,12 +303,13 @@ def _check_paths(target: Path, out: Path, kind: str) -> None:
         raise BadInput(f"{out}: output would overwrite the input; choose another name")
     if kind == "image" and out.suffix.lower() not in IMAGE_OUTPUTS:
         raise BadInput(f"{out}: the target is an image, so the output must be {', '.join(IMAGE_OUTPUTS)}")
-    if kind == "video":
+    if kind in ("video", "sequence"):
         from facedub.safety.provenance import VIDEO_SUFFIXES
 
         # Only containers that carry every mark: tags, Content Credentials (C2PA) and the pixels.
         if out.suffix.lower() not in VIDEO_SUFFIXES:
-            raise BadInput(f"{out}: the target is a video, so the output must be {', '.join(VIDEO_SUFFIXES)} (the formats facedub can sign with Content Credentials)")
+            what, alt = ("a video", "") if kind == "video" else ("an image sequence", ", or an image-sequence pattern such as out/shot.%04d.exr,")
+            raise BadInput(f"{out}: the target is {what}, so the output must be {', '.join(VIDEO_SUFFIXES)}{alt} (the formats facedub can sign with Content Credentials)")
 
 
 
@@ -369,7 +370,7 @@ def convert_video(
         sequence_out.check_outputs(outputs, [None if span is not None else first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
                                    reader.seq.pattern if span is not None else None, span.write[0] if span is not None else 0)
     else:
-        _check_paths(first_input, Path(out), "video" if kind == "sequence" else kind)
+        _check_paths(first_input, Path(out), kind)
     loaded = load_convert_model(model, config.device)
     meta = model_meta(loaded)
     runner = Runner(loaded, config.reverse, config.precision, config.detail)
