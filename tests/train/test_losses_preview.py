@@ -97,3 +97,15 @@ def test_preview_tints_what_the_loss_ignores():
     px = tinted[5, label_w + 4].astype(int)
     assert px[0] > px[1] and px[2] > px[1]  # magenta
     assert np.abs(px - np.asarray(IGNORED_TINT)).max() < np.abs(plain[5, label_w + 4].astype(int) - np.asarray(IGNORED_TINT)).max()
+
+
+def test_with_a_keep_mask_the_learned_mask_learns_the_visible_face():
+    cfg = default_config("hd")
+    x = torch.rand(1, 3, 16, 16)
+    hull = torch.ones(1, 1, 16, 16)
+    keep = torch.ones(1, 1, 16, 16)
+    keep[..., 4:10, 4:10] = 0  # an occluder over the face
+    visible = hull * keep
+    assert reconstruction_loss(x, x, cfg, pred_mask=visible, face_mask=hull, keep=keep) < 1e-4
+    assert reconstruction_loss(x, x, cfg, pred_mask=hull, face_mask=hull, keep=keep) > 0.05  # the hull is no longer the goal
+    assert reconstruction_loss(x, x, cfg, pred_mask=hull, face_mask=hull) < 1e-4  # without occlusion it is
