@@ -18,6 +18,7 @@ from facedub.convert.config import ConvertConfig
 from facedub.errors import BadInput, ConsentMissing
 from facedub.fileio import write_json
 from facedub.progress import NullReporter, Reporter
+from facedub.train.config import DEFAULT_MINUTES
 
 # "auto" picks `hd` when CUDA is available and `lite` on a CPU.
 SwapArch = Literal["auto", "lite", "original", "hd"]
@@ -31,7 +32,7 @@ class SwapConfig:
     target: str  # the video (or image) whose person's face is replaced
     out: str  # the output file (.mp4 for a video target, .png/.jpg for an image)
     project: str | None = None  # project folder (None: OUT's folder / "<OUT stem>.facedub")
-    minutes: float = 60.0  # total training budget of the project, in minutes (a resume spends what is left)
+    minutes: float = DEFAULT_MINUTES  # total training budget of the project, in minutes (a resume spends what is left)
     steps: int | None = None  # or: total training steps (overrides minutes; for tests and exact runs)
     arch: SwapArch = "auto"  # model architecture (see SwapArch)
     source_consent: str | None = None  # consent record (JSON) of the source identity

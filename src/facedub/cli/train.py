@@ -7,14 +7,12 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from facedub.cli._options import limit
-from facedub.model.names import ARCH_NAMES, DEFAULT_ARCH
-
-DEFAULT_MINUTES = 60.0
+from facedub.cli._options import add, values
+from facedub.train.config import DEFAULT_MINUTES, AugmentConfig, TrainConfig
 
 
 def register(subparsers: Any) -> None:
-    from facedub.train.config import MIN_FACES, PRECISIONS
+    from facedub.train.config import MIN_FACES
 
     p = subparsers.add_parser(
         "train",
@@ -32,51 +30,25 @@ def register(subparsers: Any) -> None:
     p.add_argument("--source", required=True, metavar="FACESET", help="faceset of the person whose face goes in")
     p.add_argument("--target", required=True, metavar="FACESET", help="faceset of the person in the footage you will convert")
     p.add_argument("--out", required=True, metavar="MODEL", help="folder to write the model to (must not hold a model unless --resume)")
-    p.add_argument(
-        "--arch",
-        choices=ARCH_NAMES,
-        help=f"model architecture: 'lite' for CPUs (default for new models: {DEFAULT_ARCH}), 'original' the 2018 model, "
-        "'hd' 128 px with a learned mask for GPUs, 'saehd' 256 px in the class of DeepFaceLab's SAEHD for CUDA GPUs; "
-        "'facedub model show' describes them",
-    )
+    # Each option's name, help and default are defined once, in facedub.cli._options.
+    add(p, TrainConfig, "arch")
     length = p.add_mutually_exclusive_group()
-    limit(p, length.add_argument("--steps", type=int, metavar="N", help="train N steps now (added to the model's steps when resuming)"), lo=1)
-    limit(p, length.add_argument("--minutes", type=float, metavar="M", help=f"train for M minutes of wall time (default {DEFAULT_MINUTES:g} when --steps is not given)"), lo=0, lo_open=True)
-    limit(p, p.add_argument("--batch-size", type=int, metavar="B", help="faces of each person per step (default: the architecture's; lower it if memory runs out)"), lo=1)
-    limit(p, p.add_argument("--lr", type=float, metavar="X", help="learning rate (default: the architecture's)"), lo=0, lo_open=True, hi=1)
-    limit(p, p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed for weights, data order and augmentation (default 0)"), lo=0, hi=2**32 - 1)
+    add(p, TrainConfig, "steps", container=length)
+    add(p, TrainConfig, "minutes", container=length)
+    for name in ("batch_size", "lr", "seed"):
+        add(p, TrainConfig, name)
     p.add_argument("--resume", action="store_true", help="continue training the model in --out exactly where it stopped")
-    limit(p, p.add_argument("--preview-every", type=int, default=200, metavar="N", help="write a preview grid, validation loss and loss curve every N steps (default 200; 0 = only at the end)"), lo=0)
-    limit(p, p.add_argument("--save-every", type=int, default=1000, metavar="N", help="save the model every N steps (default 1000); it is always saved at the end and on Ctrl-C"), lo=1)
-    limit(p, p.add_argument("--size", type=int, metavar="PX", help="model input size in pixels, a multiple of 16 (default: the architecture's)"), lo=16, hi=1024, multiple=16)
-    limit(p, p.add_argument("--coverage", type=float, metavar="F", help="share of the aligned face crop the model sees, 0.3-1.0 (default 0.6875)"), lo=0.3, hi=1.0)
-    limit(p, p.add_argument("--width", type=float, metavar="F", help="channel multiplier of the architecture (default 1.0; smaller trains faster but learns less)"), lo=0, lo_open=True, hi=8)
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="number format: auto = bfloat16 mixed precision where the CPU/GPU supports it (about 2x faster), fp32 = full precision",
-    )
-    limit(p, p.add_argument("--threads", type=int, metavar="N", help="CPU threads to use (default: all cores)"), lo=1)
-    p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: the GPU when there is one)")
-    p.add_argument(
-        "--occlusion",
-        choices=("auto", "off"),
-        default="off",
-        help="auto: what the occlusion model finds in front of a training face (a hand, a microphone, glasses) carries no loss, "
-        "so the decoders do not learn to paint it (masks computed once per face and cached); off: every pixel counts (default), "
-        "the same name and meaning as convert's --occlusion",
-    )
-    p.add_argument("--no-warp", action="store_true", help="turn off the random grid warp of the inputs")
-    p.add_argument("--no-flip", action="store_true", help="turn off random horizontal flips")
-    limit(p, p.add_argument("--colour-match", type=float, default=0.5, metavar="P", help="share of faces given the other person's colour statistics (default 0.5; 0 = off)"), lo=0, hi=1)
+    for name in ("preview_every", "save_every", "size", "coverage", "width", "precision", "threads", "device", "occlusion"):
+        add(p, TrainConfig, name)
+    for name in ("warp", "flip", "colour_match"):
+        add(p, AugmentConfig, name)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
     from facedub.outputs import check_output
-    from facedub.train import AugmentConfig, TrainConfig, train
+    from facedub.train import train
 
     check_output(args.out, kind="model", inputs=[args.source, args.target], create_parents=True, what="--out")
     minutes = args.minutes if (args.minutes is not None or args.steps is not None) else DEFAULT_MINUTES
@@ -84,23 +56,9 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         source=args.source,
         target=args.target,
         out=args.out,
-        arch=args.arch,
-        steps=args.steps,
-        minutes=minutes,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
         resume=args.resume,
-        preview_every=args.preview_every,
-        save_every=args.save_every,
-        size=args.size,
-        coverage=args.coverage,
-        width=args.width,
-        precision=args.precision,
-        augment=AugmentConfig(warp=not args.no_warp, flip=not args.no_flip, colour_match=args.colour_match),
-        threads=args.threads,
-        device=args.device,
-        occlusion=args.occlusion,
+        **{**values(args, TrainConfig), "minutes": minutes},
+        augment=AugmentConfig(**values(args, AugmentConfig)),
     )
     s = train(config, reporter)
     if args.json:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from facedub.model.names import PRECISIONS, Precision  # re-exported: facedub.train.PRECISIONS
 
 MIN_FACES = 20  # fewest faces a faceset needs for training (a few hundred is better)
+DEFAULT_MINUTES = 60.0  # training budget when none is given: `train` without --steps, and `swap`
 
 
 @dataclass(frozen=True)
