@@ -140,7 +140,7 @@ def _definitions() -> list[Option]:
     return [
         # --- how many frames ------------------------------------------------------------------
         o("--max-frames", (_CONVERT, _SWAP, _EXTRACT, _EVAL), "max_frames", type=int, metavar="N", lo=1,
-          help="use only the first N frames of each video (a quick look; extract counts the frames it looks at, see --every)"),
+          help="stop each video after N frames, counted from the first (a quick look; with --every, N of the frames looked at)"),
         o("--frames", (_CONVERT,), "frame_range", metavar="FIRST-LAST", help=(
             "an image sequence: convert frames FIRST-LAST (or one frame number) in the sequence's own numbering, "
             "e.g. 1001-1100. A range renders exactly as inside a whole-shot run (the frames before it warm the "
@@ -198,6 +198,7 @@ def _definitions() -> list[Option]:
         o("--minutes", (_SWAP,), "minutes", type=float, metavar="M", lo=0, lo_open=True,
           help="total training time of the project in minutes (default %(default)s; a rerun only spends what is left)"),
         o("--steps", (_SWAP,), "steps", type=int, metavar="N", lo=1, help="train for N steps in total instead of a time budget"),
+        o("--no-eval", (_SWAP,), "evaluate", action="store_false", help="skip the quality evaluation at the end"),
         o("--arch", (_SWAP,), "arch", choices=SWAP_ARCHS, help="model: auto picks 'hd' with a CUDA GPU and 'lite' on a CPU (default %(default)s)"),
         # --- extract --------------------------------------------------------------------------
         o("--min-size", (_EXTRACT,), "min_size", type=int, metavar="PX", lo=0,

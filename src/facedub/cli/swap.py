@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facedub.cli._options import limit
-from facedub.convert.config import BLEND_MODES, COLOR_MODES, MASK_MODES, OCCLUSION_MODES
-from facedub.swap import SWAP_ARCHS
+from facedub.cli._options import add, add_alias, values
+from facedub.cli.convert import PASTE_OPTIONS
+from facedub.convert.config import ConvertConfig
+from facedub.swap import SwapConfig
 
 
 def register(subparsers: Any) -> None:
@@ -29,22 +30,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("--source", required=True, nargs="+", metavar="SOURCE", help="video(s), image(s) or image folder(s) of the person whose face goes in")
     p.add_argument("--target", required=True, metavar="TARGET", help="the video (or image) whose person's face is replaced")
     p.add_argument("--out", required=True, metavar="OUT", help="the result: an .mp4 for a video target, a .png/.jpg for an image")
-    limit(p, p.add_argument("--minutes", type=float, default=60.0, metavar="M", help="total training time of the project in minutes (default 60; a rerun only spends what is left)"), lo=0, lo_open=True)
-    limit(p, p.add_argument("--steps", type=int, default=None, metavar="N", help="train for N steps in total instead of a time budget"), lo=1)
-    p.add_argument("--arch", choices=SWAP_ARCHS, default="auto", help="model: auto picks 'hd' with a CUDA GPU and 'lite' on a CPU")
+    # Each option's name, help and default are defined once, in facedub.cli._options: the
+    # training budget and extraction as SwapConfig fields, the paste as convert's own options.
+    add(p, SwapConfig, "minutes")
+    add(p, SwapConfig, "steps")
+    add(p, SwapConfig, "arch")
     p.add_argument("--project", metavar="DIR", default=None, help="project folder keeping every intermediate result (default: OUT.facedub beside OUT)")
     p.add_argument("--source-consent", metavar="FILE", default=None, help="consent record of the source person (from 'facedub consent create')")
     p.add_argument("--target-consent", metavar="FILE", default=None, help="consent record of the target person")
-    limit(p, p.add_argument("--every", type=int, default=1, metavar="N", help="use every Nth frame of the inputs for training faces (default 1)"), lo=1)
-    limit(p, p.add_argument("--frames", type=int, default=None, metavar="N", help="use only the first N frames of each input (quick looks)"), lo=1)
-    p.add_argument("--mask", choices=MASK_MODES, default=None, help="mask used to paste the face (see 'facedub convert --help')")
-    p.add_argument("--color", choices=COLOR_MODES, default=None, help="colour matching of the new face (see 'facedub convert --help')")
-    p.add_argument("--blend", choices=BLEND_MODES, default=None, help="how the face is pasted (see 'facedub convert --help')")
-    limit(p, p.add_argument("--forehead", type=float, default=None, metavar="F", help="how far the new face reaches above the brows (see 'facedub convert --help')"), lo=0, hi=1)
-    limit(p, p.add_argument("--sharpen", type=float, default=None, metavar="A", help="sharpen the new face (see 'facedub convert --help')"), lo=0, hi=3)
-    p.add_argument("--occlusion", choices=OCCLUSION_MODES, default=None, help="keep what is in front of the face in front (auto) or not (off, default) (see 'facedub convert --help')")
-    p.add_argument("--no-visible-label", action="store_true", help="leave out the visible 'AI-generated' corner label (film work); the invisible watermark, tags and manifest always stay")
-    p.add_argument("--no-eval", action="store_true", help="skip the quality evaluation at the end")
+    add(p, SwapConfig, "every")
+    add_alias(p, "--frames", add(p, SwapConfig, "max_frames"))  # --frames N: the older name, a count (not convert's range)
+    for name in PASTE_OPTIONS:
+        add(p, ConvertConfig, name)
+    add(p, SwapConfig, "visible_label")
+    add(p, SwapConfig, "evaluate")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -82,10 +81,9 @@ def ask_consent(role: str, dest: Path) -> str | None:
 
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
-    from facedub.convert.config import ConvertConfig
-    from facedub.swap import SwapConfig, default_project_dir, run_swap
+    from facedub.swap import default_project_dir, run_swap
 
-    convert = ConvertConfig().with_(mask=args.mask, color=args.color, blend=args.blend, forehead=args.forehead, sharpen=args.sharpen, occlusion=args.occlusion)
+    convert = ConvertConfig(**values(args, ConvertConfig))
     consents = {"source": args.source_consent, "target": args.target_consent}
     project = Path(args.project) if args.project else default_project_dir(args.out)
     if sys.stdin.isatty():
@@ -97,16 +95,10 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         target=args.target,
         out=args.out,
         project=args.project,
-        minutes=args.minutes,
-        steps=args.steps,
-        arch=args.arch,
         source_consent=consents["source"],
         target_consent=consents["target"],
-        every=args.every,
-        max_frames=args.frames,
         convert=convert,
-        visible_label=not args.no_visible_label,
-        evaluate=not args.no_eval,
+        **values(args, SwapConfig),
     )
     summary = run_swap(config, reporter)
     reporter.finish()
