@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from facedub.cli._options import limit
+from facedub.cli._options import add, values
+from facedub.evaluate.core import EvalConfig
 
 
 def register(subparsers: Any) -> None:
@@ -24,21 +25,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("output", metavar="OUT.mp4", help="the swapped video to judge")
     p.add_argument("--target", required=True, metavar="TARGET_VIDEO", help="the video the swap was made from (same frames, same size)")
     p.add_argument("--source", required=True, metavar="FACESET", help="faceset folder of the source person (the face that should appear)")
-    limit(p, p.add_argument("--every", type=int, default=5, metavar="N", help="compute identity descriptors on every Nth frame (default 5; each costs about 0.15 s per face)"), lo=1)
-    limit(p, p.add_argument("--max-frames", type=int, metavar="N", help="compare only the first N frames (a quick check)"), lo=1)
+    add(p, EvalConfig, "every")  # name, help and default defined once, in facedub.cli._options
+    add(p, EvalConfig, "max_frames")
     p.add_argument("--report", metavar="report.html", help="also write a self-contained HTML report with plots over time and before/after frames")
     p.add_argument("--json", action="store_true", help="print the full result (summary and per-frame records) as one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
-    from facedub.evaluate import EvalConfig, evaluate
+    from facedub.evaluate import evaluate
     from facedub.evaluate.report import summary_rows
     from facedub.outputs import check_output
 
     if args.report:  # checked before the evaluation, not after it
         check_output(args.report, inputs=[args.output, args.target, args.source], what="--report")
-    config = EvalConfig(every=args.every, max_frames=args.max_frames, report_html=args.report)
+    config = EvalConfig(report_html=args.report, **values(args, EvalConfig))
     report = evaluate(args.output, args.target, args.source, config, reporter)
     if args.json:
         print(json.dumps(report.to_dict()))
