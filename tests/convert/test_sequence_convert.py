@@ -383,3 +383,18 @@ def test_a_chunk_without_the_face_is_written_unchanged(tmp_path):
     with pytest.raises(BadInput, match="no face of the target person found"):
         convert_video(plates.text, helpers.InvertNet(), str(tmp_path / "o2" / "s.%04d.png"), ConvertConfig(),
                       detector=helpers.FakeDetector((64, 96), present=lambda i: False))
+
+
+def test_plates_with_alpha_say_it_is_not_carried(tmp_path):
+    from facedub.progress import RecordingReporter
+
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    p = seq.parse_pattern(str(folder / "a.%04d.png"))
+    rgb = seq.from_unit(np.clip(seq.Colour(seq.ColourConfig(), "exr").to_view(_plate_linear(0)), 0, 1), "uint16")
+    for n in (1, 2):
+        seq.write_frame(p.path(n), np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 40000, np.uint16)], axis=2), "uint16")
+    rep = RecordingReporter()
+    s = convert_video(p.text, helpers.InvertNet(), str(tmp_path / "out" / "a.%04d.png"), ConvertConfig(), rep, detector=helpers.FakeDetector((H, W)))
+    assert s.frames == 2 and any("alpha channel is not carried over" in n for n in rep.notes)
+    assert seq.read_frame(tmp_path / "out" / "a.0001.png").shape == (H, W, 3)

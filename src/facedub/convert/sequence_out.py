@@ -153,6 +153,8 @@ def open_sequence(target: str | os.PathLike[str], config: Any) -> tuple[seqmod.S
     seq = seqmod.scan_sequence(pattern, span.read)
     reader = seqmod.SequenceReader(seq, seqmod.ColourConfig(plate_space=config.plate_space), fps=config.fps)
     reader.time_origin = span.write[0]
+    if seq.info.alpha:
+        reader.problems.append(f"{pattern}: the plates' alpha channel is not carried over: the swapped plate is written as RGB (the face's alpha is --matte-out)")
     return reader, span
 
 
