@@ -164,3 +164,35 @@ def test_every_shared_file_passes(shared_data, capsys):
     assert top.max_score < 0.5 * cg.GateConfig().score_threshold
     with capsys.disabled():
         print(f"\ncontent gate: {len(files)} shared files pass; highest exposed-class score {top.max_score:.4f} ({top.path})")
+
+
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_gate_sees_a_rotated_phone_video_upright(tmp_path, rotation):
+    """A phone clip stored sideways with a rotation in its metadata: the classifier gets the
+    frames as players (and extract/convert) show them, not the stored ones."""
+    from tests.media import gen
+
+    src = gen.write_video(tmp_path / "phone.mp4", frames=30, size=(64, 96), fps=10, rotation=rotation)
+    seen: list[np.ndarray] = []
+
+    def recording(rgb):
+        seen.append(rgb.copy())
+        return {"FEMALE_BREAST_EXPOSED": 0.01}
+
+    report = cg.scan_file(src, recording)
+    assert len(seen) == len(report.samples) >= 3
+    for rgb in seen:
+        assert rgb.shape == (96, 64, 3)  # shown size (width 64, height 96), not stored 96x64
+        assert gen.markers(rgb) == "upright"
+
+
+def test_gate_sees_a_mirrored_video_as_shown(tmp_path):
+    from tests.media import gen
+
+    src = gen.write_video(tmp_path / "mirror.mp4", frames=12, size=(64, 48), hflip=True)
+    seen: list[np.ndarray] = []
+    cg.scan_file(src, lambda rgb: seen.append(rgb.copy()) or {})
+    from facedub.media.reader import open_media
+
+    shown = [f.rgb for f in open_media(src)]
+    assert seen and all(any(np.array_equal(s, f) for f in shown) for s in seen)

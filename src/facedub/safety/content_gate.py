@@ -6,7 +6,9 @@ anchors; a sample is *flagged* when any class in :data:`EXPOSED_CLASSES` scores 
 :attr:`GateConfig.score_threshold`.
 
 Sampling: every image; for a video at least one frame per second (the first frame at or
-after each whole second) plus the first and the last frame.
+after each whole second) plus the first and the last frame. Video frames are classified as
+players show them: a rotation or mirror in the metadata (display matrix, as phones write) is
+applied first, exactly as :mod:`facedub.media.reader` does for extract and convert.
 
 Decision, and why:
 
@@ -235,12 +237,24 @@ class _Sampling:
         self.frames = 0
         self.last: tuple[float, int, Any] | None = None  # the last frame looked at
         self.last_yielded = -1
+        self.orientation: Any = None  # from the first decoded frame's display matrix (media.reader's rule)
+
+    def orient(self, frame: Any) -> None:
+        """Take the file's orientation from its first decoded frame, as media.reader does."""
+        if self.orientation is None:
+            from facedub.media.reader import _display_matrix, orientation_from_matrix
+
+            self.orientation = orientation_from_matrix(_display_matrix(frame))
 
     def emit(self, t: float, idx: int, frame: Any) -> tuple[float, int, np.ndarray]:
-        """A sample of ``frame``; the next one is due an interval later (so none is ever further apart)."""
+        """A sample of ``frame`` as players show it (upright); the next one is due an interval
+        later (so none is ever further apart)."""
         self.last_yielded = idx
         self.next_t = t + self.interval
-        return t, idx, frame.to_ndarray(format="rgb24")
+        rgb = frame.to_ndarray(format="rgb24")
+        if self.orientation is not None and not self.orientation.identity:
+            rgb = np.ascontiguousarray(self.orientation.apply(rgb))
+        return t, idx, rgb
 
 
 def _decoded(container: Any, stream: Any) -> Iterator[Any]:
@@ -289,6 +303,7 @@ def _sample_pass(path: str | os.PathLike[str], state: _Sampling, skip_nonref: bo
         try:
             for frame in _decoded(container, stream):
                 count += 1
+                state.orient(frame)
                 t = float(frame.pts * tb) if frame.pts is not None and tb else count / fps
                 t0 = t if t0 is None else t0
                 t -= t0
