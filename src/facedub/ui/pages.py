@@ -19,6 +19,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from facedub.errors import FacedubError
+from facedub.extract.config import ExtractConfig
 from facedub.project import ROLES, Project, create_project, faceset_crops, import_upload, list_projects, open_project, remove_faces, set_inputs
 from facedub.ui import tasks
 from facedub.ui.jobs import FINISHED, JobManager
@@ -261,7 +262,7 @@ def faces_page(ctx: Ctx) -> None:
     gr.Markdown("Choose videos (upload" + (", or a path on this computer" if ctx.cfg.paths_enabled else "")
                 + "), extract the faces, and remove bad crops before training.")
     with gr.Row():
-        every = gr.Number(value=1, precision=0, minimum=1, label="Use every Nth frame", elem_id="extract-every")
+        every = gr.Number(value=ExtractConfig().every, precision=0, minimum=1, label="Use every Nth frame", elem_id="extract-every")
         max_frames = gr.Number(value=0, precision=0, minimum=0, label="At most this many frames per video (0 = all)", elem_id="extract-max-frames")
     fws: dict[str, dict[str, Any]] = {}
     with gr.Row():
