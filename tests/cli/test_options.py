@@ -10,6 +10,7 @@ import pytest
 from facedub.cli import build_parser
 from facedub.cli._options import check_limits, config_class, definitions, field_default
 from facedub.convert.config import ConvertConfig
+from facedub.convert.detail import DetailConfig
 from facedub.errors import BadInput
 from facedub.evaluate.core import EvalConfig
 from facedub.extract.config import ExtractConfig
@@ -23,6 +24,7 @@ CONFIGS = {
     "extract": (ExtractConfig,),
     "eval": (EvalConfig,),
     "train": (TrainConfig, AugmentConfig),
+    "detail": (DetailConfig,),
 }
 
 

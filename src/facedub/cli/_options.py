@@ -128,6 +128,7 @@ _EXTRACT = "facedub.extract.config:ExtractConfig"
 _EVAL = "facedub.evaluate.core:EvalConfig"
 _TRAIN = "facedub.train.config:TrainConfig"
 _AUGMENT = "facedub.train.config:AugmentConfig"
+_DETAIL = "facedub.convert.detail:DetailConfig"
 
 
 def _definitions() -> list[Option]:
@@ -222,7 +223,7 @@ def _definitions() -> list[Option]:
           help=f"train for M minutes of wall time (default {DEFAULT_MINUTES:g} when --steps is not given)"),
         o("--batch-size", (_TRAIN,), "batch_size", type=int, metavar="B", lo=1, help="faces of each person per step (default: the architecture's; lower it if memory runs out)"),
         o("--lr", (_TRAIN,), "lr", type=float, metavar="X", lo=0, lo_open=True, hi=1, help="learning rate (default: the architecture's)"),
-        o("--seed", (_TRAIN,), "seed", type=int, metavar="S", lo=0, hi=2**32 - 1, help="random seed for weights, data order and augmentation (default %(default)s)"),
+        o("--seed", (_TRAIN, _DETAIL), "seed", type=int, metavar="S", lo=0, hi=2**32 - 1, help="random seed for weights, data order and augmentation (default %(default)s)"),
         o("--preview-every", (_TRAIN,), "preview_every", type=int, metavar="N", lo=0,
           help="write a preview grid, validation loss and loss curve every N steps (default %(default)s; 0 = only at the end)"),
         o("--save-every", (_TRAIN,), "save_every", type=int, metavar="N", lo=1,

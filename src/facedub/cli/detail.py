@@ -7,13 +7,13 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from facedub.cli._options import limit
+from facedub.cli._options import add, limit, values
 
 DEFAULT_MINUTES = 5.0
 
 
 def register(subparsers: Any) -> None:
-    from facedub.convert.detail import SIDES
+    from facedub.convert.detail import SIDES, DetailConfig
 
     p = subparsers.add_parser(
         "detail",
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     length = p.add_mutually_exclusive_group()
     limit(p, length.add_argument("--minutes", type=float, metavar="M", default=None, help=f"train for M minutes (default {DEFAULT_MINUTES:g})"), lo=0, hi=10080, lo_open=True)
     limit(p, length.add_argument("--steps", type=int, metavar="N", default=None, help="train N steps instead of a time budget"), lo=1)
-    limit(p, p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)"), lo=0)
+    add(p, DetailConfig, "seed")  # defined once, in facedub.cli._options (train's --seed)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
         check_output(f, inputs=[args.faceset], allowed=files, what="--model")
 
     minutes = args.minutes if args.minutes is not None else (None if args.steps is not None else DEFAULT_MINUTES)
-    res = train_detail(args.model, args.faceset, side=args.side, config=DetailConfig(seed=args.seed), minutes=minutes, steps=args.steps, reporter=reporter)
+    res = train_detail(args.model, args.faceset, side=args.side, config=DetailConfig(**values(args, DetailConfig)), minutes=minutes, steps=args.steps, reporter=reporter)
     if args.json:
         print(json.dumps(asdict(res)))
     else:
