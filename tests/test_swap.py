@@ -107,3 +107,24 @@ def test_swap_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert code == 2 and "forehead" in err and len(err.strip().splitlines()) == 1
     assert np.frombuffer(vid.read_bytes(), np.uint8).tolist() == [ord("x")]
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_swap_runs_the_content_gate_once_per_file(pair: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before work, extract and convert all pass each input through the gate; the
+    scan itself runs once per file per run (later stages reuse the verdict of the identical file)."""
+    from facedub.safety import content_gate
+
+    scanned: list[str] = []
+    real = content_gate.scan_file
+    monkeypatch.setattr(content_gate, "scan_file", lambda p, *a, **k: scanned.append(Path(p).name) or real(p, *a, **k))
+    out = pair["dir"] / "once.mp4"
+    argv = [
+        "--quiet", "swap", "--source", str(pair["source"]), "--target", str(pair["target"]), "--out", str(out),
+        "--source-consent", str(pair["source_consent"]), "--target-consent", str(pair["target_consent"]),
+        "--arch", "lite", "--steps", "1", "--max-frames", "24", "--no-eval", "--json",
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert out.is_file()
+    assert sorted(scanned) == ["src.mp4", "tgt.mp4"]

@@ -217,21 +217,25 @@ def run_swap(config: SwapConfig, reporter: Reporter | None = None, hold_lock: bo
     exists to the end (:mod:`facedub.project_lock`); a web-app job, which holds it already,
     passes False. ProjectBusy (a BadInput) when another job runs in the project."""
     from facedub.project import create_project, open_project
+    from facedub.safety.policy import one_gate_per_run
 
     reporter = reporter or NullReporter()
     out = Path(config.out).absolute()
     target = Path(config.target).absolute()
     sources = [Path(s).absolute() for s in config.source]
     pdir = Path(config.project) if config.project else default_project_dir(out)
-    _check_before_work(config, out, target, sources, pdir, reporter)
+    # The content gate scans each input once per run: extract and convert reuse the verdict of
+    # the check below for the identical file (same path, size, mtime and SHA-256).
+    with one_gate_per_run():
+        _check_before_work(config, out, target, sources, pdir, reporter)
 
-    project = open_project(pdir) if (pdir / "project.json").is_file() else create_project(pdir.parent, pdir.name)
-    lock = project_lock_for_swap(project.root).acquire() if hold_lock else None
-    try:
-        return _run_in_project(config, reporter, project, out, target, sources)
-    finally:
-        if lock is not None:
-            lock.release()
+        project = open_project(pdir) if (pdir / "project.json").is_file() else create_project(pdir.parent, pdir.name)
+        lock = project_lock_for_swap(project.root).acquire() if hold_lock else None
+        try:
+            return _run_in_project(config, reporter, project, out, target, sources)
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def _run_in_project(config: SwapConfig, reporter: Reporter, project: Any, out: Path, target: Path, sources: list[Path]) -> SwapSummary:

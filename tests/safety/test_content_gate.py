@@ -196,3 +196,48 @@ def test_gate_sees_a_mirrored_video_as_shown(tmp_path):
 
     shown = [f.rgb for f in open_media(src)]
     assert seen and all(any(np.array_equal(s, f) for f in shown) for s in seen)
+
+
+def test_one_gate_per_run_scans_each_identical_file_once(tmp_path, monkeypatch):
+    """Inside one run the gate's passing verdict is reused only for the identical file; a
+    file rewritten with other bytes (same size, same mtime) is scanned again; outside a run
+    every call scans."""
+    import os
+
+    vid = _write(tmp_path / "v.mp4", 12, set())
+    img = tmp_path / "i.bmp"  # uncompressed: rewritten with other pixels it keeps its size
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(img)
+    scanned: list[str] = []
+    real = cg.scan_file
+    monkeypatch.setattr(cg, "scan_file", lambda p, *a, **k: scanned.append(Path(p).name) or real(p, *a, **k))
+    monkeypatch.setattr(cg, "default_classifier", lambda: StandIn())
+
+    with policy.one_gate_per_run():
+        policy.check_inputs([vid, img])
+        policy.check_inputs([vid])
+        policy.check_inputs([str(vid)])
+        reports = policy.check_inputs([img])
+        assert sorted(scanned) == ["i.bmp", "v.mp4"] and reports[0].path == str(img)
+        st = img.stat()
+        Image.fromarray(np.full((32, 32, 3), 240, np.uint8)).save(img)  # other bytes ...
+        os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... same mtime
+        assert img.stat().st_size == st.st_size
+        policy.check_inputs([img])
+        assert scanned.count("i.bmp") == 2
+    policy.check_inputs([vid])
+    assert scanned.count("v.mp4") == 2  # outside a run: scanned every time
+
+
+def test_one_gate_per_run_never_keeps_a_refusal(tmp_path, monkeypatch):
+    red = _write(tmp_path / "red.mp4", 12, set(range(12)))
+    monkeypatch.setattr(cg, "default_classifier", lambda: StandIn())
+    calls = []
+    real = cg.scan_file
+    monkeypatch.setattr(cg, "scan_file", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    with policy.one_gate_per_run():
+        for _ in range(2):
+            with pytest.raises(ContentRefused):
+                policy.check_inputs([red])
+    assert len(calls) == 2

@@ -19,12 +19,15 @@ film work); the watermark, tags, manifest and C2PA are always applied, and
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -51,16 +54,105 @@ def check_inputs(
     """Run the content gate on every input (files or folders of images).
 
     Raises ContentRefused naming the file and the timestamps when one is refused; returns the
-    reports otherwise (their ``max_score`` is worth logging).
+    reports otherwise (their ``max_score`` is worth logging). Inside :func:`one_gate_per_run`
+    a file the gate has already passed in this run is not scanned again, but only when it is
+    the identical file (see :class:`_Scanned`).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     reporter = reporter or NullReporter()
-    reports = gate.scan_paths(list(paths), classifier, GATE, reporter)
+    memo = _RUN_VERDICTS.get()
+    if memo is None or classifier is not None:  # a caller's own classifier: always scan
+        reports = gate.scan_paths(list(paths), classifier, GATE, reporter)
+    else:
+        reports = []
+        files = gate.iter_input_files(list(paths))
+        earlier = [_reuse(memo, f) for f in files]
+        if any(e is None for e in earlier):
+            reporter.start("content check", None, "sample")
+        for f, done in zip(files, earlier):
+            if done is not None:
+                reporter.note(f"{f}: content check passed earlier in this run (same file, same SHA-256); not scanned again")
+                reports.append(done)
+                continue
+            before = _Scanned.of(f)
+            r = gate.scan_file(f, None, GATE, reporter, reporter.should_stop)
+            if not r.refused and before is not None and before.unchanged(f):
+                memo[before.key] = (before, r)
+            reports.append(r)
+        if any(e is None for e in earlier):
+            reporter.finish()
     for r in reports:
         if r.refused:
             raise ContentRefused(r.reason())
     return reports
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    """What identifies the file the gate looked at: resolved path, size, mtime and the
+    SHA-256 of its bytes (everything the gate decoded came from those bytes)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.path, self.size, self.mtime_ns)
+
+    def unchanged(self, path: Path) -> bool:
+        """Same size and mtime as when hashed (checked after the scan: not modified meanwhile)."""
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns)
+
+    @classmethod
+    def of(cls, path: Path) -> "_Scanned | None":
+        from facedub.fileio import sha256_file
+
+        try:
+            st = path.stat()
+            digest = sha256_file(path)
+            if path.stat().st_mtime_ns != st.st_mtime_ns:
+                return None  # changing while hashed: never reused
+        except OSError:
+            return None
+        return cls(str(path.resolve()), st.st_size, st.st_mtime_ns, digest)
+
+
+def _reuse(memo: dict, path: Path) -> gate.GateReport | None:
+    """The verdict of an earlier scan of this identical file in this run, if any."""
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+    hit = memo.get(key)
+    if hit is None:
+        return None
+    scanned, report = hit
+    now = _Scanned.of(path)
+    return report if now == scanned else None
+
+
+_RUN_VERDICTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("facedub_gate_verdicts", default=None)
+
+
+@contextlib.contextmanager
+def one_gate_per_run() -> Iterator[None]:
+    """Within this block (one ``facedub swap`` run) each input file is scanned by the content
+    gate once: later stages (extract, convert) reuse the passing verdict for the identical
+    file — same path, size, mtime and SHA-256 of its bytes. A changed file is scanned again;
+    a refusal is never stored (it raises at once). Nothing outside the block is affected."""
+    token = _RUN_VERDICTS.set({})
+    try:
+        yield
+    finally:
+        _RUN_VERDICTS.reset(token)
 
 
 def check_image(rgb: np.ndarray, name: str, classifier: gate.Classifier | None = None) -> gate.GateReport:
