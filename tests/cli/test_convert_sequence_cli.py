@@ -185,3 +185,28 @@ def test_convert_a_sequence_then_verify_it(shared_data, tiny_model, tmp_path, ca
     oid = seq.read_text_tags(tmp_path / "out" / "shot.1003.png")["facedub_output_id"]
     assert r["output_id"] == oid and r["manifest"]["sha256_matches"]
     assert r["watermark"]["found"] and r["watermark"]["output_id"] == oid
+
+
+def test_convert_a_dpx_sequence_then_verify_it(shared_data, tiny_model, tmp_path, capsys):
+    """'facedub convert shot.%04d.dpx' on 10-bit DPX plates made from a shared clip: 10-bit DPX
+    out, and 'facedub verify' on the folder finds the watermark, the tags and the manifest."""
+    import json
+
+    from facedub.media import dpx
+    from facedub.media.reader import open_media
+
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    p = seq.parse_pattern(str(tmp_path / "plates" / "shot.%04d.dpx"))
+    p.folder.mkdir()
+    for k, f in enumerate(open_media(clip).frames(limit=10)):
+        seq.write_frame(p.path(1001 + k), seq.from_unit(f.rgb.astype(np.float32) / 255.0, "uint10"), "uint10")
+    rc = main(["--quiet", "convert", p.text, "--model", str(tiny_model), "--out", str(tmp_path / "out" / "shot.%04d.dpx"), "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["kind"] == "sequence" and s["frames"] == 10 and s["swapped"] >= 8
+    assert dpx.read_header(tmp_path / "out" / "shot.1001.dpx").bits == 10
+    assert main(["verify", str(tmp_path / "out"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    oid = seq.read_text_tags(tmp_path / "out" / "shot.1001.dpx")["facedub_output_id"]
+    assert r["output_id"] == oid and r["manifest"]["sha256_matches"]
+    assert r["watermark"]["found"] and r["watermark"]["output_id"] == oid

@@ -398,3 +398,42 @@ def test_plates_with_alpha_say_it_is_not_carried(tmp_path):
     s = convert_video(p.text, helpers.InvertNet(), str(tmp_path / "out" / "a.%04d.png"), ConvertConfig(), rep, detector=helpers.FakeDetector((H, W)))
     assert s.frames == 2 and any("alpha channel is not carried over" in n for n in rep.notes)
     assert seq.read_frame(tmp_path / "out" / "a.0001.png").shape == (H, W, 3)
+
+
+def test_ten_bit_dpx_plates_stay_ten_bit_and_verify_reads_them(tmp_path):
+    """10-bit DPX in, 10-bit DPX out: outside the matte a pixel differs from its plate by the
+    mark alone (whole display levels, to within half a 10-bit code), the matte and face layer
+    are 16-bit DPX, the tags sit in the DPX user data, and verify finds tags and manifest."""
+    from facedub.media import dpx
+    from facedub.safety.sequence_marks import verify_sequence
+
+    frames = range(1001, 1004)
+    plates = seq.parse_pattern(str(tmp_path / "plates" / "shot.%04d.dpx"))
+    plates.folder.mkdir()
+    col = seq.Colour(seq.ColourConfig(), "exr")
+    for n in frames:
+        seq.write_frame(plates.path(n), seq.from_unit(np.clip(col.to_view(_plate_linear(n)), 0, 1), "uint10"), "uint10")
+    out, matte, face = (tmp_path / d / "shot.%04d.dpx" for d in ("out", "matte", "face"))
+    s = convert_video(plates.text, helpers.InvertNet(), str(out), ConvertConfig(batch=4, visible_label=False),
+                      detector=helpers.FakeDetector((H, W)), matte_out=str(matte), face_out=str(face))
+    assert (s.kind, s.frames, s.swapped) == ("sequence", 3, 3)
+    outp, mattep, facep = (seq.parse_pattern(str(x)) for x in (out, matte, face))
+    for n in frames:
+        assert (dpx.read_header(outp.path(n)).bits, dpx.read_header(mattep.path(n)).bits) == (10, 16)
+        assert dpx.read_header(facep.path(n)).channels == 4
+        plate = dpx.to_codes(seq.read_frame(plates.path(n)), 10).astype(np.int64)
+        got = dpx.to_codes(seq.read_frame(outp.path(n)), 10).astype(np.int64)
+        a = seq.read_frame(mattep.path(n))[..., 0]
+        outside = a == 0
+        assert outside.mean() > 0.5 and (a == 65535).any()
+        lv = (got - plate)[outside] * (255.0 / 1023.0)  # display levels (sRGB plates: the identity transform)
+        assert np.abs(lv - np.rint(lv)).max() <= 0.5 * 255.0 / 1023.0 + 1e-9
+        assert np.abs(np.rint(lv)).max() <= 8 and (np.rint(lv) != 0).mean() > 0.3
+        assert np.abs(got[a == 65535] - plate[a == 65535]).mean() > 50  # the face is replaced
+    tags = seq.read_text_tags(outp.path(1001))
+    assert tags["facedub_role"] == "plate" and tags["facedub_output_id"]
+    (m,) = _manifest(tmp_path / "out")
+    assert [f["sha256"] for f in m["files"] if f["role"] == "plate"] == [_sha(outp.path(n)) for n in frames]
+    r = verify_sequence(tmp_path / "out")
+    assert r.kind == "sequence" and r.tags.found and r.tags.output_id == tags["facedub_output_id"]
+    assert r.manifest.found and r.manifest.sha256_matches

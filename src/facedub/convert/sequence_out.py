@@ -17,8 +17,9 @@ plate outside the face by the mark alone.
 
 Matte files hold α exactly as used: the paste uses α rounded to what the matte file stores
 (1/65535 steps in a 16-bit PNG/TIFF, 1/255 in an 8-bit PNG, float32 in EXR). Face layers in
-EXR are premultiplied RGBA (the EXR convention); in PNG/TIFF straight (unpremultiplied)
-RGBA, the convention of those formats.
+EXR are premultiplied RGBA (the EXR convention); in PNG/TIFF/DPX straight (unpremultiplied)
+RGBA, the convention of those formats. A DPX plate keeps its bit depth (8, 10 or 16); DPX
+mattes and face layers are 16-bit.
 
 Frames outside the requested range (the warm-up before it and the look-ahead after it, see
 :func:`warmup_frames`) go through the pipeline so that temporal filters see them, and are
@@ -193,11 +194,13 @@ def parse_outputs(out: str | os.PathLike[str], matte: str | None, face: str | No
 def _pixel_for(pattern: seqmod.Pattern, plate_pixel: str, what: str) -> str:
     fmt = pattern.format
     if fmt is None:
-        raise BadInput(f"{pattern}: {what} must be .exr, .png, .tif or .tiff")
+        raise BadInput(f"{pattern}: {what} must be {seqmod.FORMAT_NAMES}")
     if fmt == "exr":
         return plate_pixel if plate_pixel in ("half", "float") else "float"  # 16-bit integers need float's 24 bits
     if plate_pixel in ("half", "float"):
-        raise BadInput(f"{pattern}: the plates are float EXR; write {what} as .exr to keep their precision (PNG/TIFF hold 8 or 16 bits)")
+        raise BadInput(f"{pattern}: the plates are float EXR; write {what} as .exr to keep their precision (PNG/TIFF/DPX hold 8 to 16 bits)")
+    if plate_pixel == "uint10" and fmt != "dpx":
+        return "uint16"  # 10-bit DPX plates into PNG/TIFF: 16 bits hold every 10-bit code
     return plate_pixel
 
 
@@ -347,7 +350,7 @@ class SequenceSink:
                 m = np.repeat(alpha[..., None], 4, 2)  # R = G = B = A = α
             else:
                 m = seqmod.from_unit(alpha, "uint16")  # exact: α was rounded to 1/65535 for the paste
-                m = np.repeat(m[..., None], 3, 2) if fmt == "tiff" else m
+                m = np.repeat(m[..., None], 3, 2) if fmt in ("tiff", "dpx") else m
             self._write(self.outputs.matte, n, m, self.matte_pixel, "matte")
         if self.outputs.face is not None and marked.face_values is not None:
             fl = marked.face_values
@@ -395,7 +398,7 @@ def check_outputs(outputs: SequenceOutputs, inputs: list[Path | None], plates: s
         if p is None:
             continue
         if p.format is None:
-            raise BadInput(f"{p}: {name} must be .exr, .png, .tif or .tiff")
+            raise BadInput(f"{p}: {name} must be {seqmod.FORMAT_NAMES}")
         key = str(p.folder.resolve() / (p.prefix + "%d" + p.suffix))
         if key in seen:
             raise BadInput(f"{p}: {name} and {seen[key]} name the same files")

@@ -6,12 +6,14 @@
 * **Formats** — OpenEXR (half or float RGB, read and written with the ASWF ``openexr``
   bindings, PIZ compression: lossless), PNG and TIFF at 8 or 16 bits (OpenCV reads both; PNG
   is written by OpenCV, TIFF by :func:`encode_tiff` here, uncompressed baseline, so both can
-  carry text tags). Arrays: EXR → float32 H×W×3 (the file's values, scene-linear as a rule);
-  PNG/TIFF → uint8/uint16 H×W×3 as stored. Writing takes the same kinds back, plus an optional
-  fourth (alpha) channel.
+  carry text tags), DPX at 8, 10 or 16 bits (:mod:`facedub.media.dpx`, tags in its user data).
+  Arrays: EXR → float32 H×W×3 (the file's values, scene-linear as a rule); PNG/TIFF/DPX →
+  uint8/uint16 H×W×3 as stored (10-bit DPX codes widened to 16 bits by bit replication, taken
+  back exactly on writing: pixel type ``uint10``). Writing takes the same kinds back, plus an
+  optional fourth (alpha) channel.
 * **Colour** — :class:`Colour` (OpenColorIO, the built-in ``cg-config-latest``, nothing to
   download) turns the plate's own space (``Linear Rec.709 (sRGB)`` for EXR, already
-  ``sRGB Encoded Rec.709 (sRGB)`` for PNG/TIFF) into the display-referred picture detection
+  ``sRGB Encoded Rec.709 (sRGB)`` for PNG/TIFF/DPX; a log DPX needs ``--plate-space``) into the display-referred picture detection
   and the model see, and back. Only what convert changes goes back through the inverse; every
   other pixel keeps the plate's own value (see :mod:`facedub.safety.sequence_marks`).
 * **Checks** — :func:`scan_sequence` reads every header of the requested range before any
@@ -37,14 +39,15 @@ import numpy as np
 from facedub.errors import BadInput
 from facedub.fileio import atomic_path
 
-SequenceFormat = Literal["exr", "png", "tiff"]
-PixelType = Literal["uint8", "uint16", "half", "float"]
-FORMATS: dict[str, SequenceFormat] = {".exr": "exr", ".png": "png", ".tif": "tiff", ".tiff": "tiff"}
+SequenceFormat = Literal["exr", "png", "tiff", "dpx"]
+PixelType = Literal["uint8", "uint10", "uint16", "half", "float"]  # uint10: 10-bit DPX, held widened in uint16
+FORMATS: dict[str, SequenceFormat] = {".exr": "exr", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx"}
+FORMAT_NAMES = ".exr, .png, .tif, .tiff or .dpx"
 # The display-referred space detection and the model see, and the plate's space by format.
 CONFIG = "cg-config-latest"  # an OpenColorIO built-in config: needs no file
 VIEW_SPACE = "sRGB Encoded Rec.709 (sRGB)"
 LINEAR_SPACE = "Linear Rec.709 (sRGB)"
-DEFAULT_PLATE_SPACE: dict[str, str] = {"exr": LINEAR_SPACE, "png": VIEW_SPACE, "tiff": VIEW_SPACE}
+DEFAULT_PLATE_SPACE: dict[str, str] = {"exr": LINEAR_SPACE, "png": VIEW_SPACE, "tiff": VIEW_SPACE, "dpx": VIEW_SPACE}
 MIN_SIDE = 16  # as media.reader: nothing smaller holds a face worth aligning
 
 _PRINTF = re.compile(r"%(0?)(\d*)d")
@@ -167,7 +170,7 @@ class FrameInfo:
     alpha: bool  # a fourth channel (ignored on reading: the plate's colour is what is swapped)
 
     def describe(self) -> str:
-        depth = {"uint8": "8-bit", "uint16": "16-bit", "half": "half float", "float": "32-bit float"}[self.pixel]
+        depth = {"uint8": "8-bit", "uint10": "10-bit", "uint16": "16-bit", "half": "half float", "float": "32-bit float"}[self.pixel]
         return f"{self.width}x{self.height} {depth}"
 
 
@@ -280,6 +283,14 @@ def _tiff_info(path: Path) -> FrameInfo:
     return FrameInfo(w, h, "uint16" if bits[0] == 16 else "uint8", spp in (2, 4))
 
 
+def _dpx_info(path: Path) -> FrameInfo:
+    from facedub.media import dpx
+
+    h = dpx.read_header(path)
+    pixel: PixelType = {8: "uint8", 10: "uint10", 16: "uint16"}[h.bits]  # type: ignore[assignment]
+    return FrameInfo(h.width, h.height, pixel, h.channels == 4)
+
+
 def frame_info(path: Path) -> FrameInfo:
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
@@ -290,8 +301,10 @@ def frame_info(path: Path) -> FrameInfo:
         info = _png_info(path)
     elif kind == "tiff":
         info = _tiff_info(path)
+    elif kind == "dpx":
+        info = _dpx_info(path)
     else:
-        raise BadInput(f"{path}: facedub reads sequences of .exr, .png, .tif or .tiff files")
+        raise BadInput(f"{path}: facedub reads sequences of {FORMAT_NAMES} files")
     if min(info.width, info.height) < MIN_SIDE:
         raise BadInput(f"{path}: image is only {info.width}x{info.height} px, too small to hold a face")
     return info
@@ -329,7 +342,7 @@ def scan_sequence(text: str | os.PathLike[str] | Pattern, frames: tuple[int, int
     if pattern is None:
         raise BadInput(f"{text}: not a sequence pattern (put %04d or #### where the frame number goes)")
     if pattern.format is None:
-        raise BadInput(f"{pattern}: facedub reads sequences of .exr, .png, .tif or .tiff files")
+        raise BadInput(f"{pattern}: facedub reads sequences of {FORMAT_NAMES} files")
     on_disk = frames_on_disk(pattern)
     if not on_disk:
         raise BadInput(f"{pattern}: no files match in {pattern.folder if str(pattern.folder) else '.'}")
@@ -381,13 +394,17 @@ def read_exr(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def read_frame(path: Path, info: FrameInfo | None = None) -> np.ndarray:
-    """The stored RGB of one frame: float32 for EXR, uint8/uint16 for PNG and TIFF (H×W×3).
+    """The stored RGB of one frame: float32 for EXR, uint8/uint16 for PNG, TIFF and DPX (H×W×3).
 
     ``info``: what the sequence's first frame was; a frame that differs is a BadInput.
     """
     kind = FORMATS.get(path.suffix.lower())
     if kind == "exr":
         rgb, _ = read_exr(path)
+    elif kind == "dpx":
+        from facedub.media import dpx
+
+        rgb, _ = dpx.decode(path)
     else:
         import cv2
 
@@ -429,6 +446,9 @@ def from_unit(values: np.ndarray, pixel: PixelType) -> np.ndarray:
         return np.clip(np.rint(values.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     if pixel == "uint16":
         return np.clip(np.rint(values.astype(np.float64) * 65535.0), 0, 65535).astype(np.uint16)
+    if pixel == "uint10":  # 10-bit codes, held widened in uint16 as read_frame gives them
+        c = np.clip(np.rint(values.astype(np.float64) * 1023.0), 0, 1023).astype(np.uint16)
+        return (c << 6) | (c >> 4)
     if pixel == "half":
         return np.asarray(values, dtype=np.float16)
     return np.asarray(values, dtype=np.float32)
@@ -639,8 +659,10 @@ def tiff_text(path: Path) -> dict[str, str]:
 def write_frame(path: Path, pixels: np.ndarray, pixel: PixelType, tags: dict[str, str] | None = None) -> None:
     """Write one frame atomically in the format of ``path``'s extension.
 
-    ``pixels``: float code values (H×W×3 or ×4) for EXR, or already uint8/uint16 for PNG/TIFF.
-    ``tags``: facedub's text tags (EXR header attributes, PNG tEXt chunks, TIFF description).
+    ``pixels``: float code values (H×W×3 or ×4) for EXR, or already uint8/uint16 for PNG/TIFF/DPX
+    (``pixel`` "uint10": a 10-bit DPX, widened values as :func:`from_unit` gives them).
+    ``tags``: facedub's text tags (EXR header attributes, PNG tEXt chunks, TIFF description,
+    DPX user data).
     """
     kind = FORMATS.get(path.suffix.lower())
     tags = dict(tags or {})
@@ -648,21 +670,26 @@ def write_frame(path: Path, pixels: np.ndarray, pixel: PixelType, tags: dict[str
         write_exr(path, pixels, pixel if pixel in ("half", "float") else "half", tags)
         return
     if pixels.dtype not in (np.uint8, np.uint16):
-        pixels = from_unit(pixels, pixel if pixel in ("uint8", "uint16") else "uint16")
+        pixels = from_unit(pixels, pixel if pixel in ("uint8", "uint10", "uint16") else "uint16")
     if kind == "png":
         data = encode_png(pixels, tags)
     elif kind == "tiff":
         import json
 
         data = encode_tiff(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2), json.dumps(tags, sort_keys=True), tags.get("software", "facedub"))
+    elif kind == "dpx":
+        from facedub.media import dpx
+
+        bits = {"uint8": 8, "uint10": 10}.get(pixel, 16 if pixels.dtype == np.uint16 else 8)
+        data = dpx.encode(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2), bits, tags)
     else:
-        raise BadInput(f"{path}: facedub writes sequences of .exr, .png, .tif or .tiff files")
+        raise BadInput(f"{path}: facedub writes sequences of {FORMAT_NAMES} files")
     with atomic_path(path, path.suffix) as tmp:
         tmp.write_bytes(data)
 
 
 def read_text_tags(path: Path) -> dict[str, str]:
-    """The text tags a sequence frame carries: EXR string attributes, PNG tEXt, TIFF description."""
+    """The text tags a sequence frame carries: EXR string attributes, PNG tEXt, TIFF description, DPX user data."""
     kind = FORMATS.get(path.suffix.lower())
     if kind == "exr":
         try:
@@ -671,6 +698,13 @@ def read_text_tags(path: Path) -> dict[str, str]:
             return {}
     if kind == "png":
         return png_text(path)
+    if kind == "dpx":
+        from facedub.media import dpx
+
+        try:
+            return dict(dpx.read_header(path).user)
+        except BadInput:
+            return {}
     if kind == "tiff":
         import json
 

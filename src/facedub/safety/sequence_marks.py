@@ -11,7 +11,7 @@ header, a manifest listing every file with its sha256, and verification of a fol
   8-bit ones ``d``; float EXR values the linear equivalent of ``d`` levels (then rounded to
   half when the plate is half).
 * **Tags** — ``facedub_output_id``, ``facedub_version``, ``comment`` and the colour spaces in
-  each EXR header, PNG ``tEXt`` chunk and TIFF description.
+  each EXR header, PNG ``tEXt`` chunk, TIFF description and DPX user data.
 * **Manifest** — ``<stem>.<first>-<last>.facedub.json`` in every output folder: the output id,
   inputs, model, consent ids, settings, colour, and each written file with its role
   (plate / matte / face), frame number and sha256. One render split into chunks writes one
@@ -219,11 +219,11 @@ def file_record(path: Path, role: str, frame: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------
 # Verify a sequence folder or pattern
 
-_NUMBERED = re.compile(r"^(.*?)(\d+)(\.(?:exr|png|tif|tiff))$", re.IGNORECASE)
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\.(?:exr|png|tif|tiff|dpx))$", re.IGNORECASE)
 
 
 def find_sequence(target: str | os.PathLike[str]) -> tuple[Any, list[int]]:
-    """(Pattern, frame numbers) for a folder (its largest group of numbered EXR/PNG/TIFF files)
+    """(Pattern, frame numbers) for a folder (its largest group of numbered EXR/PNG/TIFF/DPX files)
     or a pattern. BadInput when there is none."""
     from facedub.media.sequence import Pattern, frames_on_disk, parse_pattern
 
@@ -242,7 +242,7 @@ def find_sequence(target: str | os.PathLike[str]) -> tuple[Any, list[int]]:
             pad = len(digits) if digits.startswith("0") or len(digits) > 1 else 0
             groups.setdefault((m.group(1), pad, m.group(3)), []).append(int(digits))
     if not groups:
-        raise BadInput(f"{folder}: holds no numbered .exr, .png or .tif frames")
+        raise BadInput(f"{folder}: holds no numbered .exr, .png, .tif or .dpx frames")
     (prefix, pad, suffix), nums = max(groups.items(), key=lambda kv: len(kv[1]))
     # files of one sequence padded to 4 digits may run past 9999: all share the shortest width
     return Pattern(str(folder / f"{prefix}%0{pad}d{suffix}"), folder, prefix, suffix, pad), sorted(nums)
