@@ -1,7 +1,7 @@
 """H.264 (or ProRes 4444) video writer that copies the audio and subtitles of another file unchanged (PyAV / libx264).
 
 ``VideoWriter(path, width, height, fps, audio_from=...)`` encodes RGB frames to H.264
-yuv420p and muxes the audio and subtitle packets of ``audio_from`` (every such stream, with
+yuv420p (4:4:4 at an odd size) and muxes the audio and subtitle packets of ``audio_from`` (every such stream, with
 its language and title) into the same file as they are (a remux: no re-encode, bit-identical
 packets). The file is written under a temporary name beside ``path`` and renamed onto it by
 ``close()``; an error (or ``abort()``) removes it, so a crash never leaves half a file under
@@ -12,9 +12,12 @@ Files as cameras make them:
 - ``write(rgb, time=t)`` gives a frame its own timestamp (seconds, on the clock of
   ``audio_from``): variable frame rate is kept, and audio stays in sync because both keep the
   source's clock. Without ``time`` frames are spaced 1/fps apart from 0, as before.
-- yuv420p needs an even width and height: an odd size (e.g. 641x359) is padded by one pixel
-  on the right and/or bottom, repeating the last column/row (642x360). Nothing of the picture
-  is lost; ``notes`` says so.
+- yuv420p needs an even width and height, and H.264 can crop its 4:2:0 pictures only by
+  whole chroma samples (2 px): an odd size (e.g. 641x359) is written in 4:4:4 (High 4:4:4
+  Predictive, same BT.601 matrix) at exactly the input's size, so PyAV and FFmpeg-based
+  players decode it at 641x359. (Padding to 642x360 with an MP4 clean-aperture box was tried:
+  the FFmpeg inside PyAV 18 ignores the box and decodes 642x360.) ``notes`` says so, and that
+  browsers, QuickTime and hardware decoders may not play 4:4:4 H.264.
 - A subtitle stream the output container cannot hold (e.g. SubRip in MP4) is left out with a
   line in ``notes``; audio that cannot be copied is a BadInput.
 
@@ -59,19 +62,6 @@ def _fraction(fps: float | Fraction) -> Fraction:
     return f
 
 
-def even_size(width: int, height: int) -> tuple[int, int]:
-    """The size yuv420p can hold: odd sides grow by one pixel."""
-    return width + (width % 2), height + (height % 2)
-
-
-def pad_to(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``rgb`` grown to ``width``×``height`` by repeating its last column and row."""
-    h, w = rgb.shape[:2]
-    if (w, h) == (width, height):
-        return rgb
-    return np.pad(rgb, ((0, height - h), (0, width - w), (0, 0)), mode="edge")
-
-
 class VideoWriter:
     """Write frames to an H.264 file; copy ``audio_from``'s audio and subtitle streams unchanged.
 
@@ -114,13 +104,15 @@ class VideoWriter:
         if width < 1 or height < 1:
             raise BadInput(f"{self.path}: cannot write a {width}x{height} video")
         self.width, self.height = int(width), int(height)
-        self.coded_width, self.coded_height = even_size(self.width, self.height) if codec == "h264" else (self.width, self.height)
+        self.coded_width, self.coded_height = self.width, self.height
         self.notes: list[str] = []
-        if (self.coded_width, self.coded_height) != (self.width, self.height):
+        # Odd side: H.264 4:2:0 cannot hold it (nor crop to it); 4:4:4 keeps the exact size.
+        self.full_chroma = codec == "h264" and (self.width % 2 == 1 or self.height % 2 == 1)
+        if self.full_chroma:
             self.notes.append(
-                f"{self.path}: {self.width}x{self.height} has an odd side and H.264 yuv420p needs even ones; "
-                f"written as {self.coded_width}x{self.coded_height}, padded by repeating the last "
-                + " and ".join(x for x, odd in (("column", self.width % 2), ("row", self.height % 2)) if odd)
+                f"{self.path}: {self.width}x{self.height} has an odd side, which H.264 4:2:0 cannot hold; "
+                f"written at the same {self.width}x{self.height} in 4:4:4 (High 4:4:4 profile): FFmpeg-based "
+                "players (VLC, mpv) show it, browsers, QuickTime and hardware decoders may not play it"
             )
         self.fps = _fraction(fps)
         self.frames = 0
@@ -142,6 +134,8 @@ class VideoWriter:
                 self._out.metadata.update({str(k): str(v) for k, v in metadata.items()})
             encoder, pix_fmt = CODECS[codec]
             vs = self._out.add_stream(encoder, rate=self.fps)
+            if self.full_chroma:
+                pix_fmt = "yuv444p"
             vs.width, vs.height, vs.pix_fmt = self.coded_width, self.coded_height, pix_fmt
             if self._timed:
                 vs.codec_context.time_base = TIMED_BASE
@@ -253,8 +247,10 @@ class VideoWriter:
             raise ValueError("write() after close()")
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype not in ((np.uint8,) if self.codec == "h264" else (np.uint8, np.uint16)):
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
-        if self.codec == "h264":
-            frame = yuv420p_frame(pad_to(rgb, self.coded_width, self.coded_height))
+        if self.full_chroma:
+            frame = yuv444p_frame(rgb)
+        elif self.codec == "h264":
+            frame = yuv420p_frame(rgb)
         else:  # 16-bit RGB keeps a 16-bit plate's precision up to the codec's 10 bits
             frame = yuv444p16_frame(rgb)
         if time is None:
@@ -333,6 +329,24 @@ def yuv420p_frame(rgb: np.ndarray) -> Any:
     import cv2
 
     return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
+def _bt601_limited(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Y, Cb, Cr) in [0, 1] of the limited-range BT.601 code values (Y 16–235, C 16–240 of 255)."""
+    x = rgb.astype(np.float32) / np.float32(65535.0 if rgb.dtype == np.uint16 else 255.0)
+    y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    cb = (x[..., 2] - y) / 1.772
+    cr = (x[..., 0] - y) / 1.402
+    return (16.0 + 219.0 * y) / 256.0, (128.0 + 224.0 * cb) / 256.0, (128.0 + 224.0 * cr) / 256.0
+
+
+def yuv444p_frame(rgb: np.ndarray) -> Any:
+    """An ``av.VideoFrame`` in 8-bit yuv444p (BT.601, limited range: the matrix the writer tags)
+    from an RGB uint8 frame of any size (odd ones included)."""
+    import av
+
+    planes = np.stack([np.clip(np.rint(p * 256.0), 0, 255) for p in _bt601_limited(rgb)]).astype(np.uint8)
+    return av.VideoFrame.from_ndarray(planes, format="yuv444p")
 
 
 def yuv444p16_frame(rgb: np.ndarray) -> Any:
