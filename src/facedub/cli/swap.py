@@ -11,6 +11,7 @@ from typing import Any
 from facedub.cli._options import add, add_alias, values
 from facedub.cli.convert import PASTE_OPTIONS
 from facedub.convert.config import ConvertConfig
+from facedub.errors import BadInput
 from facedub.swap import SwapConfig
 
 
@@ -50,14 +51,28 @@ def register(subparsers: Any) -> None:
 
 def _ask(question: str) -> str:
     print(question, end=" ", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):  # the terminal went away (EIO), or stdin was closed
+        raise EOFError from None
     if not answer:
         raise EOFError
     return answer.strip()
 
 
+def _stdin_is_terminal() -> bool:
+    """True when there is a terminal to ask on (stdin may be closed: None, or a closed file)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def ask_consent(role: str, dest: Path) -> str | None:
-    """Ask on the terminal for a consent record; returns the file written, or None when declined."""
+    """Ask on the terminal for a consent record; returns the file written, or None when declined.
+
+    BadInput (one line, exit 2, nothing written) when the input ends or Ctrl-C is pressed
+    before every question is answered."""
     from facedub.safety.consent import create_consent, save_consent
 
     who = "the SOURCE person (whose face goes in)" if role == "source" else "the TARGET person (whose face is replaced)"
@@ -71,8 +86,13 @@ def ask_consent(role: str, dest: Path) -> str | None:
         scope = _ask("What the consent covers (project, use):")
         expires = _ask("Expires on (YYYY-MM-DD, empty for none):") or None
         evidence = None if synthetic else (_ask("Path of the evidence (signed release, recording):") or None)
-    except EOFError:
-        return None
+    except (EOFError, KeyboardInterrupt) as e:
+        print(file=sys.stderr)  # end the unanswered question's line
+        why = "the input ended" if isinstance(e, EOFError) else "they were interrupted (Ctrl-C)"
+        raise BadInput(
+            f"{dest}: not written: the consent questions for the {role} person were not answered ({why}); "
+            f"answer them, or pass --{role}-consent FILE"
+        ) from None
     record = create_consent(subject, granted_by, scope, expires=expires, evidence=evidence, synthetic=synthetic)
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_consent(record, dest)
@@ -86,7 +106,7 @@ def run(args: argparse.Namespace, reporter: Any) -> int:
     convert = ConvertConfig(**values(args, ConvertConfig))
     consents = {"source": args.source_consent, "target": args.target_consent}
     project = Path(args.project) if args.project else default_project_dir(args.out)
-    if sys.stdin.isatty():
+    if _stdin_is_terminal():  # no terminal (a pipe, /dev/null, closed): no questions, run_swap refuses without consent
         for role in ("source", "target"):
             if consents[role] is None and not (project / "consent" / f"{role}.json").is_file():
                 consents[role] = ask_consent(role, project.parent / f"{project.name}-{role}-consent.json")
