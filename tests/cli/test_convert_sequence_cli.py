@@ -210,3 +210,26 @@ def test_convert_a_dpx_sequence_then_verify_it(shared_data, tiny_model, tmp_path
     oid = seq.read_text_tags(tmp_path / "out" / "shot.1001.dpx")["facedub_output_id"]
     assert r["output_id"] == oid and r["manifest"]["sha256_matches"]
     assert r["watermark"]["found"] and r["watermark"]["output_id"] == oid
+
+
+def test_convert_a_video_to_a_prores_master(shared_data, tiny_model, tmp_path, capsys):
+    """'facedub convert clip.mp4 --out master.mov --codec prores4444': a ProRes 4444 MOV that
+    verify finds marked (watermark, tags, C2PA, manifest); --codec on an .mp4 is one line, exit 2."""
+    import json
+
+    import av
+
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    mov = tmp_path / "master.mov"
+    rc = main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(mov), "--codec", "prores4444", "--max-frames", "8", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["kind"] == "video" and s["frames"] == 8
+    with av.open(str(mov)) as c:
+        assert c.streams.video[0].codec_context.name == "prores"
+    assert main(["verify", str(mov), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["watermark"]["found"] and r["c2pa"]["found"] and r["manifest"]["found"]
+    assert main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(tmp_path / "m.mp4"), "--codec", "prores4444"]) == 2
+    _error(capsys, "m.mp4", "name the output .mov")
+    assert not (tmp_path / "m.mp4").exists()

@@ -437,3 +437,57 @@ def test_ten_bit_dpx_plates_stay_ten_bit_and_verify_reads_them(tmp_path):
     r = verify_sequence(tmp_path / "out")
     assert r.kind == "sequence" and r.tags.found and r.tags.output_id == tags["facedub_output_id"]
     assert r.manifest.found and r.manifest.sha256_matches
+
+
+def test_prores_master_from_16bit_plates_has_no_8bit_step(tmp_path):
+    """A 16-bit sequence to --codec prores4444: the frame handed to the encoder is the plate
+    plus the mark at 16 bits (exactly 257 codes a display level where nothing was pasted, the
+    plate's low bits kept), the MOV is ProRes 4444 at 10 bits, and it carries watermark, tags,
+    C2PA and manifest as any MOV convert writes."""
+    import av
+
+    from facedub.safety import verify as vmod
+
+    frames = range(1, 9)
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.png", frames, "uint16")
+    mov = tmp_path / "master.mov"
+    seen = []
+    real = so.VideoMasterSink.display16
+
+    def spy(self, layers):
+        got = real(self, layers)
+        seen.append((layers.index, layers.paste is not None, got))
+        return got
+
+    so.VideoMasterSink.display16 = spy
+    try:
+        s = convert_video(plates.text, helpers.InvertNet(), mov, ConvertConfig(batch=4, codec="prores4444", visible_label=False),
+                          detector=helpers.FakeDetector((H, W)))
+    finally:
+        so.VideoMasterSink.display16 = real
+    assert (s.kind, s.frames) == ("video", 8) and len(seen) == 8
+    for n, pasted, got in seen:
+        plate = seq.read_frame(plates.path(n)).astype(np.int64)
+        d = got.astype(np.int64) - plate
+        assert got.dtype == np.uint16
+        far = np.zeros((H, W), bool)
+        far[:, :8] = True  # the left edge: the fake face never reaches it
+        assert np.all(d[far] % 257 == 0) and np.abs(d[far] // 257).max() <= 8
+        assert len(np.unique(got[far] % 257)) > 50  # the plate's low bits are still there: no 8-bit step
+    with av.open(str(mov)) as c:
+        st = c.streams.video[0]
+        assert st.codec_context.name == "prores" and st.codec_context.pix_fmt.startswith("yuv444p1")
+        assert sum(1 for _ in c.decode(video=0)) == 8
+    r = vmod.verify_file(mov)
+    assert r.watermark.found and r.tags.found and r.manifest.found
+    assert r.c2pa.found and r.output_id == r.tags.output_id
+
+
+def test_codec_choices_are_checked_before_any_work(tmp_path):
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.png", range(1, 3), "uint16")
+    for out, needle in ((tmp_path / "m.mp4", "name the output .mov"), (tmp_path / "o" / "s.%04d.png", "is for a video output")):
+        with pytest.raises(BadInput, match=needle):
+            convert_video(plates.text, helpers.InvertNet(), str(out), ConvertConfig(codec="prores4444"), detector=helpers.FakeDetector((H, W)))
+    assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "o").exists()
+    with pytest.raises(BadInput, match="codec must be one of h264, prores4444"):
+        ConvertConfig(codec="ffv1")

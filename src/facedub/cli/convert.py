@@ -29,12 +29,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("target", metavar="TARGET", help="the video, single image, or image sequence pattern (plates/shot.%%04d.exr) whose face is replaced")
     p.add_argument("--model", required=True, metavar="MODEL", help="the model folder written by 'facedub train'")
-    p.add_argument("--out", required=True, metavar="OUT", help="output: .mp4/.mov/.m4v for a video, .png/.jpg for an image (a .png for --preview), or a sequence pattern out/shot.%%04d.exr (.exr/.png/.tif)")
+    p.add_argument("--out", required=True, metavar="OUT", help="output: .mp4/.mov/.m4v for a video (.mov for --codec prores4444), .png/.jpg for an image (a .png for --preview), or a sequence pattern out/shot.%%04d.exr (.exr/.png/.tif/.dpx)")
     p.add_argument("--matte-out", metavar="PATTERN", default=None, help="image sequences: also write the paste's alpha, exactly as used, as this sequence (matte/shot.%%04d.png: 16-bit grey; .exr: float)")
     p.add_argument("--face-out", metavar="PATTERN", default=None, help="image sequences: also write the swapped face layer as this sequence (RGBA; .exr premultiplied in the plate's space, .png/.tif straight)")
     limit(p, p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)"), lo=0)
     # Each option's name, help and default are defined once, in facedub.cli._options (swap takes the same ones).
-    for name in ("frame_range", "max_frames", "fps", "plate_space", *PASTE_OPTIONS, "reverse", "visible_label"):
+    for name in ("frame_range", "max_frames", "fps", "plate_space", *PASTE_OPTIONS, "codec", "reverse", "visible_label"):
         add(p, ConvertConfig, name)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(func=run)

@@ -37,7 +37,12 @@ DetailMode = Literal["auto", "off"]
 # x264 speed presets, fastest first: faster ones make bigger files at the same CRF.
 Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
+# The video codec of a video --out: H.264 (8-bit 4:2:0, MP4/MOV) or ProRes 4444 (10-bit 4:4:4,
+# MOV), the master a compositor takes; from a 16-bit or float sequence no 8-bit step.
+Codec = Literal["h264", "prores4444"]
+
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
+CODECS: tuple[str, ...] = get_args(Codec)
 PRESETS: tuple[str, ...] = get_args(Preset)
 COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
 BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
@@ -72,6 +77,7 @@ class ConvertConfig:
     threads: int | None = None  # torch CPU threads of each model worker; None = the cores shared out among the workers
     crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
     preset: Preset = "veryfast"  # x264 speed preset (see Preset)
+    codec: Codec = "h264"  # a video output's codec (see Codec); prores4444 needs a .mov
     max_frames: int | None = None  # a video: stop after this many frames (tests, quick looks); None = all
     frame_range: tuple[int, int] | None = None  # an image sequence: convert frames FIRST..LAST (inclusive, the files' own numbers); None = all
     fps: float = 24.0  # an image sequence's frame rate (its files carry none): the smoothing's time scale and a video output's rate
@@ -90,6 +96,7 @@ class ConvertConfig:
             ("occlusion", self.occlusion, OCCLUSION_MODES),
             ("detail", self.detail, DETAIL_MODES),
             ("preset", self.preset, PRESETS),
+            ("codec", self.codec, CODECS),
             ("precision", self.precision, PRECISIONS),
         ):
             if value not in allowed:

@@ -312,6 +312,16 @@ def _check_paths(target: Path, out: Path, kind: str) -> None:
             raise BadInput(f"{out}: the target is {what}, so the output must be {', '.join(VIDEO_SUFFIXES)}{alt} (the formats facedub can sign with Content Credentials)")
 
 
+def _check_codec(codec: str, out: str | os.PathLike[str], kind: str, sequence_out: bool) -> None:
+    """A codec other than H.264 goes with a video --out in a .mov (before any work is done)."""
+    if codec == "h264":
+        return
+    if sequence_out or kind == "image":
+        raise BadInput(f"{out}: --codec {codec} is for a video output; an image or image sequence keeps its own format")
+    if Path(out).suffix.lower() != ".mov":
+        raise BadInput(f"{out}: --codec {codec} is written in a QuickTime .mov file; name the output .mov")
+
+
 
 def _make_detector(video_mode: bool) -> Any:
     from facedub.faces.detect import FaceDetector
@@ -371,6 +381,7 @@ def convert_video(
                                    reader.seq.pattern if span is not None else None, span.write[0] if span is not None else 0)
     else:
         _check_paths(first_input, Path(out), kind)
+    _check_codec(config.codec, out, kind, outputs is not None)
     loaded = load_convert_model(model, config.device)
     meta = model_meta(loaded)
     runner = Runner(loaded, config.reverse, config.precision, config.detail)
@@ -422,7 +433,10 @@ def convert_video(
                     metadata=ctx.writer_metadata(),
                     threads=encoder_threads(reader.width, reader.height),
                     timed=kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
+                    codec=config.codec,
                 )
+                if span is not None and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
+                    sink = sequence_out.VideoMasterSink(sequence_out.SequencePlates(reader), ctx, sink)
                 warnings.extend(reader.notes() + sink.notes)  # rotation, deinterlacing, padding, streams left out
             else:
                 tmp = stack.enter_context(atomic_path(Path(out)))

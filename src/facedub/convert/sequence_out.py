@@ -241,6 +241,68 @@ class SequencePlates:
         return self.reader.read_plate(n)
 
 
+def compose(plates: Any, ctx: Any, layers: Layers, matte_pixel: str = "float", with_face: bool = False) -> tuple[marks.MarkedFrame, np.ndarray]:
+    """(marked frame and face layer, alpha) of one frame composited in the plate's own space and
+    precision (see the module notes); nothing written. α is rounded as ``matte_pixel`` holds it."""
+    col = plates.colour
+    plate = plates.read_plate(layers.index, layers.plate8)
+    view = col.to_view(plate)
+    values = plate.copy()
+    h, w = plate.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    face_layer = np.zeros((h, w, 4), np.float32) if with_face else None
+    if layers.paste is not None:
+        region, mask, face8 = layers.paste
+        sl = region.slices()
+        a = quantize_alpha(mask, matte_pixel)
+        f_vals = col.from_view(face8.astype(np.float32) / np.float32(255.0))
+        ap = a[..., None]
+        inside = ap > 0  # α = 0 keeps the plate's value bit for bit (no 0·x + y rounding, no NaN·0)
+        values[sl] = np.where(inside, plate[sl] * (1.0 - ap) + f_vals * ap, plate[sl])
+        view[sl] = np.where(inside, col.to_view(values[sl]), view[sl])
+        alpha[sl] = a
+        if face_layer is not None:
+            face_layer[sl + (slice(0, 3),)] = f_vals * ap
+            face_layer[sl + (3,)] = a
+    face_pts = layers.face if layers.paste is not None else None
+    marked = marks.mark_values(ctx, values, view, layers.plate8, col, face_pts, face_layer, alpha if face_layer is not None else None)
+    return marked, alpha
+
+
+class VideoMasterSink:
+    """A sequence input written as one video master (``--codec prores4444``): each frame is
+    composited and marked at the plate's precision (:func:`compose`), taken to the
+    display-referred space and handed to the video writer as 16-bit RGB, so a 16-bit or float
+    plate reaches the codec's 10 bits without an 8-bit step. The writer's file gets the tags,
+    C2PA and manifest as any MOV (:func:`facedub.safety.policy.finalize_output`)."""
+
+    wants_layers = True
+
+    def __init__(self, plates: Any, ctx: Any, writer: Any) -> None:
+        self.plates = plates
+        self.ctx = ctx
+        self.writer = writer
+
+    def display16(self, layers: Layers) -> np.ndarray:
+        """The marked frame as display-referred uint16 RGB (what the codec gets)."""
+        marked, _ = compose(self.plates, self.ctx, layers)
+        view = marked.values if self.plates.colour.identity else self.plates.colour.to_view(marked.values)
+        return seqmod.from_unit(np.clip(view, 0.0, 1.0), "uint16")
+
+    def write(self, layers: Layers, time: float | None = None) -> None:
+        self.writer.write(self.display16(layers), time)
+
+    def close(self) -> Any:
+        return self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.writer.notes)
+
+
 def writer_threads() -> int:
     """Frames a sequence sink composites, marks and writes side by side: one per core, at most
     4 (OpenColorIO, OpenEXR, the PNG encoder and numpy release the GIL; a 1080p EXR frame is
@@ -297,29 +359,7 @@ class SequenceSink:
 
     def compose(self, layers: Layers) -> tuple[marks.MarkedFrame, np.ndarray]:
         """(marked frame and face layer, alpha) for one frame; nothing written."""
-        col = self.plates.colour
-        plate = self.plates.read_plate(layers.index, layers.plate8)
-        view = col.to_view(plate)
-        values = plate.copy()
-        h, w = plate.shape[:2]
-        alpha = np.zeros((h, w), np.float32)
-        face_layer = np.zeros((h, w, 4), np.float32) if self.outputs.face is not None else None
-        if layers.paste is not None:
-            region, mask, face8 = layers.paste
-            sl = region.slices()
-            a = quantize_alpha(mask, self.matte_pixel)
-            f_vals = col.from_view(face8.astype(np.float32) / np.float32(255.0))
-            ap = a[..., None]
-            inside = ap > 0  # α = 0 keeps the plate's value bit for bit (no 0·x + y rounding, no NaN·0)
-            values[sl] = np.where(inside, plate[sl] * (1.0 - ap) + f_vals * ap, plate[sl])
-            view[sl] = np.where(inside, col.to_view(values[sl]), view[sl])
-            alpha[sl] = a
-            if face_layer is not None:
-                face_layer[sl + (slice(0, 3),)] = f_vals * ap
-                face_layer[sl + (3,)] = a
-        face_pts = layers.face if layers.paste is not None else None
-        marked = marks.mark_values(self.ctx, values, view, layers.plate8, col, face_pts, face_layer, alpha if face_layer is not None else None)
-        return marked, alpha
+        return compose(self.plates, self.ctx, layers, self.matte_pixel, self.outputs.face is not None)
 
     def write(self, layers: Layers, time: float | None = None) -> None:
         """Queue one frame (written by the sink's threads); raises the error of a frame that failed."""
