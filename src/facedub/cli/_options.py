@@ -141,7 +141,7 @@ def _definitions() -> list[Option]:
     return [
         # --- how many frames ------------------------------------------------------------------
         o("--max-frames", (_CONVERT, _SWAP, _EXTRACT, _EVAL), "max_frames", type=int, metavar="N", lo=1,
-          help="stop each video after N frames, counted from the first (a quick look; with --every, N of the frames looked at)"),
+          help="use only the first N frames of each video (a quick look); extract and swap's extraction count the frames looked at (see --every)"),
         o("--frames", (_CONVERT,), "frame_range", metavar="FIRST-LAST", help=(
             "an image sequence: convert frames FIRST-LAST (or one frame number) in the sequence's own numbering, "
             "e.g. 1001-1100. A range renders exactly as inside a whole-shot run (the frames before it warm the "
