@@ -106,7 +106,7 @@ def test_definitions_name_real_fields_and_swap_takes_converts_settings():
     subs = _subparsers()
     conv = {a.option_strings[0] for a in _options(subs["convert"])}
     swap = {a.option_strings[0] for a in _options(subs["swap"])}
-    whole_chain_only_convert = {"--frames", "--fps", "--plate-space", "--reverse", "--preview", "--matte-out", "--face-out", "--model", "--codec"}  # a video master (ProRes) is convert's; swap writes H.264
+    whole_chain_only_convert = {"--frames", "--fps", "--plate-space", "--reverse", "--preview", "--matte-out", "--face-out", "--model", "--codec", "--c2pa-frames"}  # a video master (ProRes) is convert's; swap writes H.264
     assert conv - swap == whole_chain_only_convert
     for flag in ("--mask", "--erode", "--color", "--crf", "--precision", "--cut-threshold", "--max-distance"):
         a = next(x for x in subs["swap"]._actions if flag in x.option_strings)

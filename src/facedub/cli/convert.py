@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--face-out", metavar="PATTERN", default=None, help="image sequences: also write the swapped face layer as this sequence (RGBA; .exr premultiplied in the plate's space, .png/.tif straight)")
     limit(p, p.add_argument("--preview", type=int, metavar="FRAME", default=None, help="write only a before/after PNG of this frame number (fast; for judging settings)"), lo=0)
     # Each option's name, help and default are defined once, in facedub.cli._options (swap takes the same ones).
-    for name in ("frame_range", "max_frames", "fps", "plate_space", *PASTE_OPTIONS, "codec", "reverse", "visible_label"):
+    for name in ("frame_range", "max_frames", "fps", "plate_space", *PASTE_OPTIONS, "codec", "c2pa_frames", "reverse", "visible_label"):
         add(p, ConvertConfig, name)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(func=run)

@@ -78,6 +78,7 @@ class ConvertConfig:
     crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
     preset: Preset = "veryfast"  # x264 speed preset (see Preset)
     codec: Codec = "h264"  # a video output's codec (see Codec); prores4444 needs a .mov
+    c2pa_frames: bool = False  # an image-sequence output: sign every PNG/TIFF frame with C2PA (about 0.1-0.2 s a 1080p frame; signed frames differ run to run, so chunks are no longer bit-identical)
     max_frames: int | None = None  # a video: stop after this many frames (tests, quick looks); None = all
     frame_range: tuple[int, int] | None = None  # an image sequence: convert frames FIRST..LAST (inclusive, the files' own numbers); None = all
     fps: float = 24.0  # an image sequence's frame rate (its files carry none): the smoothing's time scale and a video output's rate

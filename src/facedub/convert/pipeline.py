@@ -415,7 +415,7 @@ def convert_video(
                 plates = sequence_out.SequencePlates(reader) if span is not None else sequence_out.EightBitPlates()
                 written = span.write if span is not None else (0, total - 1)
                 inputs = {"target": os.fspath(target), "frames": list(written), "model": os.fspath(model) if isinstance(model, (str, os.PathLike)) else meta.get("model_id")}
-                sink: Any = sequence_out.SequenceSink(plates, outputs, ctx, written, inputs)
+                sink: Any = sequence_out.SequenceSink(plates, outputs, ctx, written, inputs, sign_frames=config.c2pa_frames)
             elif kind in ("video", "sequence"):
                 from facedub.media.writer import VideoWriter
 

@@ -323,8 +323,10 @@ class SequenceSink:
     wants_layers = True
 
     def __init__(self, plates: Any, outputs: SequenceOutputs, ctx: Any, frames: tuple[int, int], inputs: dict[str, Any],
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, sign_frames: bool = False) -> None:
         self.plates = plates
+        self.sign_frames = sign_frames  # C2PA in every PNG/TIFF frame (marks.sign_frame)
+        self._creds: Any = None
         self.outputs = outputs
         self.ctx = ctx
         self.frames = frames
@@ -355,6 +357,13 @@ class SequenceSink:
         with self._lock:
             self.written.append(rec)  # listed first: abort() removes it even if writing fails half-way
         seqmod.write_frame(path, pixels, pixel, self._tags(role))  # type: ignore[arg-type]
+        if self.sign_frames and marks.c2pa_format(path):
+            if self._creds is None:
+                from facedub.safety.provenance import signing_credentials
+
+                self._creds = signing_credentials()
+            marks.sign_frame(path, self.ctx, self._creds)
+            rec["c2pa"] = True
         rec["sha256"] = marks.file_record(path, role, n)["sha256"]
 
     def compose(self, layers: Layers) -> tuple[marks.MarkedFrame, np.ndarray]:
@@ -470,7 +479,7 @@ def job_id(target: str | os.PathLike[str], model: Any, outputs: SequenceOutputs 
 
 
 # ConvertConfig fields that do not change the pictures (or that differ between the chunks of one render).
-RUN_ONLY = ("frame_range", "max_frames", "workers", "threads", "nice", "queue_size", "device")
+RUN_ONLY = ("frame_range", "max_frames", "workers", "threads", "nice", "queue_size", "device", "c2pa_frames")
 
 
 def sample_frames(reader: Any, span: Span, every_seconds: float = 1.0) -> Callable[[], list[tuple[int, float, np.ndarray]]]:

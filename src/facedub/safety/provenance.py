@@ -41,7 +41,8 @@ TAG_KIND = "facedub_kind"  # "pristine" on a dataset's real clip (absent on swap
 PRISTINE = "pristine"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+        ".tif": "image/tiff", ".tiff": "image/tiff"}  # TIFF: image-sequence frames (facedub.safety.sequence_marks)
 
 
 def new_output_id() -> str:
@@ -401,7 +402,7 @@ def sign_c2pa(path: str | os.PathLike[str], info: OutputInfo, title: str | None 
     kind = (suffix or path.suffix).lower()
     mime = MIME.get(kind)
     if mime is None:
-        raise BadInput(f"{path}: C2PA signing supports MP4, MOV, PNG and JPEG, not {kind or 'this file'}")
+        raise BadInput(f"{path}: C2PA signing supports MP4, MOV, PNG, JPEG and TIFF, not {kind or 'this file'}")
     creds = creds or signing_credentials()
     definition = c2pa_manifest_definition(info, title or path.name, mime)
     try:

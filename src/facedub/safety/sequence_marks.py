@@ -17,8 +17,11 @@ header, a manifest listing every file with its sha256, and verification of a fol
   (plate / matte / face), frame number and sha256. One render split into chunks writes one
   manifest per chunk; each lists only its own files, all under the same output id (the id is
   derived from the job, not drawn at random, so every chunk carries the same mark).
-* **C2PA** — not embedded in sequence frames (EXR has no C2PA binding; a signature per frame
-  of a 2,000-frame shot is left for later). The report says so.
+* **C2PA** — with ``--c2pa-frames``, each PNG and TIFF frame is signed like a single image
+  (:func:`sign_frame`; c2pa-python binds both formats). Off by default: a signature costs 0.1-0.2 s
+  a 1080p frame, and C2PA's salts, claim ids and ECDSA signatures are random, so signed
+  frames differ from run to run and the chunks of a shot are no longer bit-identical. EXR and
+  DPX have no C2PA binding. ``verify`` reads the first frame's C2PA.
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ def write_manifests(
             "colour": colour.describe(),
             "watermark": {"scheme": "facedub-tiled-ss-v1", "marker": f"{wm.MARKER:04x}", "payload_bits": wm.PAYLOAD_BITS,
                           "coded_bits": wm.CODED_BITS, "domain": "display-referred levels, mapped back through the plate's colour transform"},
-            "c2pa": False,
+            "c2pa": any(f.get("c2pa") for f in files),
             "files": [
                 {**{k: v for k, v in f.items() if k != "path"}, "path": os.path.relpath(Path(f["path"]).resolve(), folder)}
                 for f in files
@@ -210,6 +213,16 @@ def write_manifests(
         write_json(mp, body)
         written.append(mp)
     return written
+
+
+def c2pa_format(path: Path) -> bool:
+    """Whether C2PA can be embedded in a sequence frame of this format (PNG, TIFF)."""
+    return path.suffix.lower() in (".png", ".tif", ".tiff")
+
+
+def sign_frame(path: Path, ctx: Any, creds: Any) -> None:
+    """Embed a signed C2PA manifest in one written PNG/TIFF frame (in place, atomic)."""
+    prov.sign_c2pa(path, ctx.info, title=path.name, creds=creds)
 
 
 def file_record(path: Path, role: str, frame: int) -> dict[str, Any]:
@@ -314,7 +327,12 @@ def verify_sequence(target: str | os.PathLike[str], max_frames: int = 48) -> Any
         summary = {"manifests": [str(mp) for mp, _ in manifests], "files_listed_here": listed, "files_matching": ok, "output_ids": sorted(str(i) for i in ids)}
         msig = ManifestSignal(sha_ok or bool(ids & known), True, str(manifests[0][0]) if len(manifests) == 1 else f"{len(manifests)} manifests in {folder}",
                               mid, sha_ok, summary)
-    csig = C2paSignal(False, False, None, False, None, (), "not embedded in image sequence frames")
+    if c2pa_format(pattern.path(nums[0])):
+        cs = prov.read_c2pa(pattern.path(nums[0]))
+        csig = C2paSignal(cs.present and cs.by_facedub, cs.present, cs.validation_state, cs.ai_generated, cs.output_id, cs.failures,
+                          cs.error if cs.present else "no C2PA in the first frame (convert signs PNG/TIFF frames with --c2pa-frames)")
+    else:
+        csig = C2paSignal(False, False, None, False, None, (), f"{fmt.upper() if fmt else 'this format'} frames have no C2PA binding")
     output_id = r.output_id or tag_id or (msig.output_id if msig.found else None)
     marked = wsig.found or tsig.found or msig.found
     return VerifyReport(str(pattern), "sequence", marked, output_id, wsig, tsig, msig, csig)
