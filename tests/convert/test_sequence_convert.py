@@ -490,6 +490,8 @@ def test_codec_choices_are_checked_before_any_work(tmp_path):
             convert_video(plates.text, helpers.InvertNet(), str(out), ConvertConfig(codec="prores4444"), detector=helpers.FakeDetector((H, W)))
     assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "o").exists()
     with pytest.raises(BadInput, match="codec must be one of h264, prores4444"):
+        ConvertConfig(codec="vp9")
+    with pytest.raises(BadInput, match="ffv1 is not offered: .*Matroska.* no C2PA binding"):
         ConvertConfig(codec="ffv1")
 
 

@@ -43,6 +43,8 @@ Codec = Literal["h264", "prores4444"]
 
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
 CODECS: tuple[str, ...] = get_args(Codec)
+FFV1_REFUSED = ("PyAV's MOV muxer refuses FFV1, and Matroska, which takes it, has no C2PA binding in c2pa-python, "
+                "so the file could not carry Content Credentials as every facedub video does")
 PRESETS: tuple[str, ...] = get_args(Preset)
 COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
 BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
@@ -97,11 +99,14 @@ class ConvertConfig:
             ("occlusion", self.occlusion, OCCLUSION_MODES),
             ("detail", self.detail, DETAIL_MODES),
             ("preset", self.preset, PRESETS),
-            ("codec", self.codec, CODECS),
             ("precision", self.precision, PRECISIONS),
         ):
             if value not in allowed:
                 raise BadInput(f"convert: {name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.codec == "ffv1":
+            raise BadInput(f"convert: codec ffv1 is not offered: {FFV1_REFUSED}")
+        if self.codec not in CODECS:
+            raise BadInput(f"convert: codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         for name in ("erode", "feather"):
             v = getattr(self, name)
             if v is not None and v < 0:
