@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facedub.convert.cuts import CutDetector, change_score, find_cuts, is_cut, signature
+from facedub.convert.cuts import CutDetector, change_score, dissolve_score, find_cuts, is_cut, signature
 
 S = 160
 
@@ -127,3 +127,60 @@ def test_cuts_between_real_clips_and_none_inside(shared_data: Path):
     frames = a + b + g1 + g2 + g3 + a[:6]
     # Two GRID speakers in the same blue studio are the hardest case (scores from 0.098 measured).
     assert find_cuts(frames) == [20, 32, 44, 56, 68]
+
+
+def _dissolve(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    """A cross-fade: frame i is (1 − w)·a[i] + w·b[i], w rising from 1/(n+1) to n/(n+1)."""
+    n = len(a)
+    return [np.clip((1 - (i + 1) / (n + 1)) * x.astype(np.float32) + (i + 1) / (n + 1) * y.astype(np.float32), 0, 255).astype(np.uint8)
+            for i, (x, y) in enumerate(zip(a, b))]
+
+
+def test_dissolve_score_tells_a_blend_from_motion():
+    a, b = _scene(20), _scene(21)
+    ends = [_view(a, S, S), _view(b, S, S)]
+    blend = [signature(f) for f in [ends[0], *_dissolve([ends[0]] * 7, [ends[1]] * 7), ends[1]]]
+    score = dissolve_score(blend)
+    assert score is not None and score < 0.01
+    moving = [signature(_view(a, S + 6 * i, S, zoom=1 + 0.04 * i)) for i in range(9)]
+    assert dissolve_score(moving) is None
+    assert dissolve_score([signature(ends[0])] * 9) is None  # no change at all
+
+
+@pytest.mark.parametrize("pans", [(0.0, 0.0), (40.0, -40.0)])
+def test_synthetic_dissolve_is_found_inside_it_and_nowhere_else(pans):
+    """Two shots panning opposite ways, cross-faded over 12 frames: reset inside the dissolve
+    (with opposite pans a hard cut can also fire at its middle: still inside), none outside."""
+    a, b = _shot(22, 30, pan=pans[0]), _shot(23, 30, pan=pans[1])
+    frames = a[:10] + _dissolve(a[10:22], b[:12]) + b[12:]
+    found = find_cuts(frames)
+    assert found and all(10 <= i <= 21 for i in found), found
+
+
+@pytest.mark.shared
+def test_dissolve_between_real_clips_resets_like_a_cut(shared_data: Path):
+    """A 12-frame cross-fade between two talking heads (and between two GRID speakers in the
+    same studio): one cut, inside the dissolve; none in the talking before or after."""
+    from facedub.media.reader import open_media
+
+    def clip(rel: str, n: int, size=(360, 288)) -> list[np.ndarray]:
+        return [cv2.resize(f.rgb, size, interpolation=cv2.INTER_AREA) for f in open_media(shared_data / rel).frames(limit=n)]
+
+    a, b = clip("synthetic/aiface1/speech_512.mp4", 60), clip("synthetic/aiface2/intro_512.mp4", 60)
+    frames = a[:30] + _dissolve(a[30:42], b[:12]) + b[12:60]
+    det = CutDetector()
+    found = [(i, det.last_kind) for i, f in enumerate(frames) if det.update(f)]
+    assert len(found) == 1 and 30 <= found[0][0] <= 41 and found[0][1] == "dissolve", found
+    assert find_cuts(a) == [] and find_cuts(b) == []  # talking, head motion: no dissolve
+    # The whole clip whose head motion once passed for four dissolves (frames 123, 241, 363, 606).
+    assert find_cuts([f.rgb for f in open_media(shared_data / "synthetic/aiface1/speech_512.mp4")]) == []
+    g1, g2 = clip("grid/bbaf2n.mpg", 40), clip("grid/brbk7n.mpg", 40)
+    found = find_cuts(g1[:14] + _dissolve(g1[14:26], g2[:12]) + g2[12:40])
+    assert len(found) == 1 and 14 <= found[0] <= 25, found
+
+
+def test_fade_through_black_is_cut_at_the_black_frames():
+    a, b = _shot(1, 20), _shot(2, 20)
+    out = [(x.astype(np.float32) * (1 - (i + 1) / 13)).astype(np.uint8) for i, x in enumerate(a[8:20])]
+    back = [(x.astype(np.float32) * ((i + 1) / 13)).astype(np.uint8) for i, x in enumerate(b[:12])]
+    assert find_cuts(a[:8] + out + [np.zeros_like(a[0])] * 3 + back + b[12:]) == [20, 23]
