@@ -1,5 +1,5 @@
-"""Image-sequence costs per 1920×1080 frame: EXR/PNG/TIFF read and write, the OpenColorIO
-transforms, and the watermark on a float frame (what convert adds per frame of a sequence on
+"""Image-sequence costs per 1920×1080 frame: EXR/PNG/TIFF/DPX read and write, a C2PA signature
+of a PNG/TIFF frame, a ProRes 4444 frame, the OpenColorIO transforms, and the watermark on a float frame (what convert adds per frame of a sequence on
 top of detection and the model); then ``facedub convert`` itself on short 1080p sequences
 (half-float EXR and 16-bit PNG plates, with matte and face-layer outputs), whole and as a
 chunk with its warm-up.
@@ -170,6 +170,30 @@ def main(argv: list[str] | None = None) -> int:
             p = folder / f"f16.{ext}"
             rows.append((f"{ext.upper()} 16-bit write", timed(lambda: seq.write_frame(p, srgb16, "uint16"), args.reps), f"{p.stat().st_size / 1e6:.1f} MB"))
             rows.append((f"{ext.upper()} 16-bit read", timed(lambda: seq.read_frame(p), args.reps), ""))
+        for pixel, label in (("uint10", "10-bit"), ("uint16", "16-bit")):
+            p = folder / f"f_{pixel}.dpx"
+            px = seq.from_unit(np.clip(view, 0, 1), pixel)
+            rows.append((f"DPX {label} write", timed(lambda: seq.write_frame(p, px, pixel), args.reps), f"{p.stat().st_size / 1e6:.1f} MB"))
+            rows.append((f"DPX {label} read", timed(lambda: seq.read_frame(p), args.reps), ""))
+        info = prov.output_info([], {}, {}, visible_label=True, output_id="0123456789ab")
+        creds = prov.signing_credentials()
+        for ext in ("png", "tif"):
+            unsigned = (folder / f"f16.{ext}").read_bytes()
+            q = folder / f"signed.{ext}"
+
+            def sign() -> None:
+                q.write_bytes(unsigned)
+                prov.sign_c2pa(q, info, creds=creds)
+
+            rows.append((f"C2PA signature of a 16-bit {ext.upper()} frame (--c2pa-frames)", timed(sign, args.reps), "includes rewriting the unsigned file"))
+        from facedub.media.writer import VideoWriter
+
+        def prores(n: int = 4) -> None:
+            with VideoWriter(folder / "m.mov", W, H, 24, codec="prores4444", threads=1) as w:
+                for _ in range(n):
+                    w.write(srgb16)
+
+        rows.append(("ProRes 4444 encode of a 16-bit frame (--codec prores4444)", timed(prores, max(1, args.reps // 2)) / 4, "RGB→YUV 4:4:4 16-bit + prores_ks, 1 thread"))
         p8 = folder / "f8.png"
         rows.append(("PNG 8-bit write", timed(lambda: seq.write_frame(p8, seq.display8(view), "uint8"), args.reps), f"{p8.stat().st_size / 1e6:.1f} MB"))
         rows.append(("OCIO linear Rec.709 → sRGB (to the model)", timed(lambda: col.to_view(lin), args.reps), "cg-config-latest"))
@@ -196,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_convert:
         with tempfile.TemporaryDirectory() as d:
             body += "\n" + "\n".join(convert_rows(Path(d), args.frames)) + "\n"
-    write_section("sequence", "Image sequences: EXR/PNG/TIFF I/O and colour per 1080p frame", body)
+    write_section("sequence", "Image sequences: EXR/PNG/TIFF/DPX I/O, C2PA, ProRes and colour per 1080p frame", body)
     print(body)
     return 0
 
