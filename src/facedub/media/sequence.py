@@ -393,6 +393,14 @@ def read_exr(path: Path) -> tuple[np.ndarray, dict]:
     return rgb, header
 
 
+def _quiet_libtiff_warnings(cv2: object) -> None:
+    """OpenCV logs libtiff's warnings to stderr ("Unknown field with tag 52545": the C2PA tag of a
+    signed frame); facedub never prints, so its log level is raised to errors once."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None and logging.getLogLevel() > logging.LOG_LEVEL_ERROR:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+
+
 def read_frame(path: Path, info: FrameInfo | None = None) -> np.ndarray:
     """The stored RGB of one frame: float32 for EXR, uint8/uint16 for PNG, TIFF and DPX (H×W×3).
 
@@ -407,6 +415,9 @@ def read_frame(path: Path, info: FrameInfo | None = None) -> np.ndarray:
         rgb, _ = dpx.decode(path)
     else:
         import cv2
+
+        if kind == "tiff":
+            _quiet_libtiff_warnings(cv2)
 
         try:
             data = np.fromfile(path, dtype=np.uint8)
