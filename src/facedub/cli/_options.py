@@ -198,7 +198,7 @@ def _definitions() -> list[Option]:
         o("--fps", (_CONVERT,), "fps", type=float, metavar="FPS", lo=0, hi=1000, lo_open=True,
           help="image sequences: the frame rate (default %(default)s), for the smoothing's time scale and a video --out"),
         o("--plate-space", (_CONVERT,), "plate_space", metavar="SPACE",
-          help="image sequences: the plates' OpenColorIO colour space in the built-in cg-config (default: 'Linear Rec.709 (sRGB)' for EXR, 'sRGB Encoded Rec.709 (sRGB)' for PNG/TIFF)"),
+          help="image sequences: the plates' OpenColorIO colour space in the built-in cg-config (default: 'Linear Rec.709 (sRGB)' for EXR, 'sRGB Encoded Rec.709 (sRGB)' for PNG/TIFF/DPX; a log DPX needs its own)"),
         # --- swap -----------------------------------------------------------------------------
         o("--minutes", (_SWAP,), "minutes", type=float, metavar="M", lo=0, lo_open=True,
           help="total training time of the project in minutes (default %(default)s; a rerun only spends what is left)"),

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
             "model was trained on. Other people are left alone; frames without the face are copied "
             "unchanged; the sound is copied as it is. Use --preview FRAME to check settings on one frame. "
             "Image sequences (VFX plates): give TARGET and --out as patterns such as 'plates/shot.%04d.exr' "
-            "(or shot.####.exr); EXR, 16-bit PNG and TIFF keep their precision, and --matte-out/--face-out "
+            "(or shot.####.exr); EXR, 16-bit PNG and TIFF, and 10/16-bit DPX keep their precision, and --matte-out/--face-out "
             "write the paste's alpha and the face layer beside the plate."
         ),
     )
