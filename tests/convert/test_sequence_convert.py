@@ -530,3 +530,32 @@ def test_c2pa_frames_signs_each_png_and_tiff_frame(tmp_path, ext, capfd):
     r = verify_sequence(runs[False][0].folder)
     assert not r.c2pa.found and "--c2pa-frames" in r.c2pa.error
     assert "WARN" not in capfd.readouterr().err  # libtiff's note on the C2PA tag is not printed
+
+
+def test_prores_master_from_float_plates_is_display_referred(tmp_path):
+    """Scene-linear EXR plates to a ProRes master: the frame the encoder gets is the marked
+    plate taken to the display-referred space at 16 bits (here checked against the plate's own
+    view where nothing was pasted: within the mark's few levels), highlights clipped to white."""
+    frames = range(1, 5)
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.exr", frames, "half")
+    seen = []
+    real = so.VideoMasterSink.display16
+
+    def spy(self, layers):
+        got = real(self, layers)
+        seen.append((layers.index, got))
+        return got
+
+    so.VideoMasterSink.display16 = spy
+    try:
+        s = convert_video(plates.text, helpers.InvertNet(), tmp_path / "m.mov", ConvertConfig(batch=4, codec="prores4444", visible_label=False),
+                          detector=helpers.FakeDetector((H, W)))
+    finally:
+        so.VideoMasterSink.display16 = real
+    assert s.frames == 4 and len(seen) == 4
+    col = seq.Colour(seq.ColourConfig(), "exr")
+    for n, got in seen:
+        want = np.clip(col.to_view(seq.read_frame(plates.path(n))), 0, 1) * 65535.0
+        d = (got[:, 12:20].astype(np.float64) - want[:, 12:20]) / 257.0  # display levels, left of the face
+        assert np.abs(d).max() <= 8.5 and np.abs(d - np.rint(d)).max() < 0.1
+        assert np.all(got[4:10, 4:12] >= 65535 - 8 * 257)  # the highlight above 1.0: white (less the mark)
