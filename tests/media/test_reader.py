@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,53 @@ def test_other_codecs_decode(tmp_path: Path, codec: str, suffix: str) -> None:
     frames = list(r)
     assert len(frames) == 10 and frames[-1].rgb.shape == (48, 64, 3)
     assert abs(int(frames[-1].rgb.mean()) - 180) < 10
+
+
+def _numbered_clip(path: Path, frames: int = 40, start_pts: int = 50, fps: int = 25) -> Path:
+    """An H.264 MP4 with B-frames (bf=2, a keyframe every 12 frames) whose first PTS is not 0;
+    frame i is a flat grey of level 20 + 5·i, so a decoded frame tells its own index."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.options = {"bf": "2", "g": "12", "keyint_min": "12", "sc_threshold": "0", "crf": "10"}
+        s.codec_context.time_base = Fraction(1, fps)
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 + 5 * i, np.uint8), format="rgb24")
+            f.pts = start_pts + i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def _shown_index(rgb: np.ndarray) -> int:
+    return int(round((float(rgb.mean()) - 20.0) / 5.0))
+
+
+def test_frames_between_starts_at_the_exact_frame_after_a_seek(tmp_path: Path) -> None:
+    """Seeking to the keyframe before a frame and decoding forward yields exactly the frames
+    asked, by PTS: on a clip with B-frames and a first PTS of 2 s, every start lands on its
+    frame (including ones just before and after a keyframe), and the indices match a full
+    decode from the start."""
+    import av
+
+    clip = _numbered_clip(tmp_path / "b.mp4")
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        assert st.start_time and st.start_time > 0  # a non-zero start PTS
+        assert st.codec_context.has_b_frames or any(p.pts != p.dts for p in c.demux(st) if p.pts is not None)  # reordered
+    r = open_media(clip)
+    assert len(r.frame_pts()) == 40
+    whole = list(r.frames())
+    assert [_shown_index(f.rgb) for f in whole] == list(range(40))
+    for first in (0, 1, 11, 12, 13, 23, 24, 30, 39):
+        got = list(r.frames_between(first, min(first + 4, 39)))
+        assert got[0].index == first and _shown_index(got[0].rgb) == first
+        assert [f.index for f in got] == list(range(first, min(first + 4, 39) + 1))
+        assert [_shown_index(f.rgb) for f in got] == [f.index for f in got]
+        assert got[0].time == pytest.approx(whole[first].time)
+    with pytest.raises(BadInput, match="frame 40 asked, the video holds frames 0-39"):
+        next(r.frames_between(40))

@@ -261,6 +261,7 @@ class MediaReader:
         self.stored_size = stored_size or (width, height)
         self.problems: list[str] = []  # filled while reading: frames skipped as undecodable
         self._images = images or []
+        self._pts: list[int] | None = None  # frame_pts(), read on first use
 
     def notes(self) -> list[str]:
         """What reading does to this input that a user may want to know (one line each)."""
@@ -301,6 +302,80 @@ class MediaReader:
                 return
             yield Frame(i, 0.0, load_image(img))
             n += 1
+
+    def frame_pts(self) -> list[int]:
+        """Presentation timestamps of the video's frames, sorted: the PTS of every video packet
+        (demuxed, not decoded), so frame ``i`` is the one whose PTS is ``frame_pts()[i]``
+        whatever the B-frame reordering, the start PTS or the frame rate. Read once."""
+        if self._pts is None:
+            import av
+
+            try:
+                with av.open(str(self.path)) as container:
+                    stream = container.streams.video[0]
+                    self._pts = sorted(int(p.pts) for p in container.demux(stream) if p.pts is not None and p.size)
+            except (av.error.FFmpegError, OSError, ValueError) as e:
+                raise BadInput(f"{self.path}: cannot read the video's timestamps ({_first_line(e)})") from None
+        return self._pts
+
+    def frames_between(self, first: int, last: int | None = None, threads: int | None = None) -> Iterator[Frame]:
+        """Video frames ``first``..``last`` (inclusive, indices from 0; ``None``: to the end),
+        decoding only from the keyframe at or before ``first`` (a seek).
+
+        Each decoded frame's index is its PTS's place in :meth:`frame_pts`, so the first frame
+        yielded is exactly frame ``first`` (B-frames, a non-zero start PTS and variable frame
+        rates included). When a seek lands after ``first`` (a demuxer seeking by decode
+        time), it is retried from further back, and finally from the start.
+        """
+        import av
+        from bisect import bisect_left
+
+        pts = self.frame_pts()
+        if not pts or first < 0 or first >= len(pts):
+            raise BadInput(f"{self.path}: frame {first} asked, the video holds frames 0-{len(pts) - 1}")
+        last = len(pts) - 1 if last is None else min(last, len(pts) - 1)
+        back = 0
+        while True:
+            seek_to = max(0, first - back)
+            try:
+                container = av.open(str(self.path))
+            except (av.error.FFmpegError, OSError) as e:
+                raise BadInput(f"{self.path}: cannot open video ({_first_line(e)})") from None
+            decoder = _Decoder(self, container, threads)
+            if seek_to > 0:
+                container.seek(pts[seek_to], stream=decoder.stream, backward=True, any_frame=False)
+            started = False
+            retry = False
+            index = -1
+            try:
+                for frame in decoder.frames():
+                    if frame.pts is not None:
+                        k = bisect_left(pts, int(frame.pts))
+                        index = k if k < len(pts) and pts[k] == int(frame.pts) else index + 1
+                    else:
+                        index += 1
+                    if not started:
+                        started = True
+                        if index > first and seek_to > 0:
+                            retry = True
+                            break
+                    if index < first:
+                        continue
+                    if index > last:
+                        break
+                    t = float(frame.time) if frame.time is not None else index / (self.fps or 25.0)
+                    rgb = frame.to_ndarray(format="rgb24")
+                    if not self.orientation.identity:
+                        rgb = np.ascontiguousarray(self.orientation.apply(rgb))
+                    yield Frame(index, t, rgb)
+            except _Broken as e:
+                raise BadInput(f"{self.path}: video is truncated or corrupt, decoding stopped after frame {index} ({e})") from None
+            finally:
+                container.close()
+            if not retry:
+                self.problems = decoder.problems()
+                return
+            back = max(16, 4 * back) if seek_to > 0 else back
 
     def _video_frames(self, start: int, every: int, limit: int | None, threads: int | None) -> Iterator[Frame]:
         import av
