@@ -136,8 +136,12 @@ def test_float_plates_to_png_and_video_ranges(tmp_path, tiny_model, capsys):
     _error(capsys, "shot.%04d.png", "write --out as .exr")
     _nothing_written(tmp_path)
     video = write_test_video(tmp_path / "in.mp4", frames=3)
-    assert _convert(str(video), tiny_model, tmp_path / "o.mp4", "--frames", "2-3") == 2
-    _error(capsys, "--frames 2-3", "for a video give N")
+    assert _convert(str(video), tiny_model, tmp_path / "o.mp4", "--frames", "2-3") == 2  # indices from 0: past the end
+    _error(capsys, "in.mp4", "--frames 2-3 asked, the video holds frames 0-2")
+    assert not (tmp_path / "o.mp4").exists()
+    assert _convert(str(video), tiny_model, tmp_path / "o" / "v.%04d.png", "--frames", "2-1") == 2
+    _error(capsys, "--frames 2-1", "last frame comes before the first")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
     assert _convert(str(video), tiny_model, tmp_path / "o.mp4", "--matte-out", str(tmp_path / "m.%04d.png")) == 2
     _error(capsys, "go with a sequence output")
     assert _convert(p, tiny_model, tmp_path / "one.png") == 2

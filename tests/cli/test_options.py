@@ -167,8 +167,11 @@ def test_convert_frames_n_on_a_video_still_means_the_first_n():
     assert _frames("1001-1100", None, True, Notes()) == (None, (1001, 1100))
     with pytest.raises(BadInput, match="give one"):
         _frames("8", 9, False, Notes())
-    with pytest.raises(BadInput, match="for a video give N"):
-        _frames("2-3", None, False, Notes())
+    assert _frames("2-3", None, False, Notes()) == (None, (2, 3))  # a video's range: frame indices from 0
+    with pytest.raises(BadInput, match="give one"):
+        _frames("2-3", 9, False, Notes())
+    with pytest.raises(BadInput, match="last frame comes before the first"):
+        _frames("5-3", None, False, Notes())
 
 
 def test_cut_threshold_zero_still_turns_cut_detection_off():

@@ -65,7 +65,7 @@ def check_limits(args: argparse.Namespace) -> None:
 #
 # Two ideas, two names: ``--max-frames N`` is a count (the first N frames of each input, or for
 # extract the first N frames it looks at), ``--frames FIRST-LAST`` is a range of an image
-# sequence in its own numbering (convert only).
+# sequence in its own numbering, or of a video by frame index from 0 (convert only).
 #
 # Old spellings stay accepted as hidden aliases (not in --help; a note on stderr names the new
 # one), so existing scripts keep working.
@@ -143,10 +143,13 @@ def _definitions() -> list[Option]:
         o("--max-frames", (_CONVERT, _SWAP, _EXTRACT, _EVAL), "max_frames", type=int, metavar="N", lo=1,
           help="use only the first N frames of each video (a quick look); extract and swap's extraction count the frames looked at (see --every)"),
         o("--frames", (_CONVERT,), "frame_range", metavar="FIRST-LAST", help=(
-            "an image sequence: convert frames FIRST-LAST (or one frame number) in the sequence's own numbering, "
-            "e.g. 1001-1100. A range renders exactly as inside a whole-shot run (the frames before it warm the "
-            "filters up), so a render farm can split a shot into chunks. (For a video, --frames N is still read "
-            "as the older spelling of --max-frames N)")),
+            "convert frames FIRST-LAST (inclusive): of an image sequence in its own numbering (e.g. 1001-1100, or one "
+            "frame number), of a video by frame index from 0 (e.g. 0-99). A range renders exactly as inside a whole-shot "
+            "run (the frames before it warm the filters up), so a render farm can split a shot into chunks: into a "
+            "sequence --out (a video's frames numbered by index) the chunks' files are bit-identical to one run's. "
+            "A range into a video --out is a trimmed render without the sound; video chunks are not meant to be "
+            "joined bit-exactly (each is encoded on its own): use a sequence --out for farm chunks. (For a video, "
+            "--frames N alone is still read as the older spelling of --max-frames N)")),
         o("--every", (_EXTRACT, _SWAP), "every", type=int, metavar="N", lo=1,
           help="look at every Nth video frame only for training faces (default %(default)s = every frame); neighbouring frames are near-duplicates"),
         # --- convert: the paste ---------------------------------------------------------------

@@ -54,7 +54,7 @@ class _WithoutImageNotes:
 
 
 def _frames(text: str | None, max_frames: int | None, sequence: bool, reporter: Any) -> tuple[int | None, tuple[int, int] | None]:
-    """(--max-frames, --frames) as (first N frames, FIRST-LAST of a sequence)."""
+    """(--max-frames, --frames) as (first N frames, FIRST-LAST: a sequence's own numbers, a video's frame indices from 0)."""
     from facedub.errors import BadInput
     from facedub.media.sequence import parse_range
 
@@ -62,9 +62,11 @@ def _frames(text: str | None, max_frames: int | None, sequence: bool, reporter: 
         return max_frames, None
     if sequence:
         return max_frames, parse_range(text)
+    if not text.strip().isdigit():  # a video: FIRST-LAST, frame indices from 0
+        if max_frames is not None:
+            raise BadInput(f"--frames {text} and --max-frames {max_frames}: give one")
+        return None, parse_range(text)
     # A video: --frames N is the older spelling of --max-frames N (kept so scripts keep working).
-    if not text.strip().isdigit():
-        raise BadInput(f"--frames {text}: FIRST-LAST ranges are for image sequences; for a video give N (or --max-frames N), the first N frames")
     if int(text) < 1:
         raise BadInput(f"--frames {text}: must be at least 1")
     if max_frames is not None:

@@ -371,14 +371,29 @@ def convert_video(
         reader, span = sequence_out.open_sequence(target, config)
         kind = "sequence"
     else:
-        if config.frame_range is not None:
-            raise BadInput(f"{target}: a frame range FIRST-LAST is for image sequences; for a video give --frames N (the first N frames)")
         reader = open_single(Path(target))
         kind = reader.kind
-    first_input = Path(reader.path) if span is not None else Path(target)
+        if config.frame_range is not None and kind != "video":
+            raise BadInput(f"{target}: a frame range FIRST-LAST is for a video or an image sequence, not a single image")
+        if kind == "video" and (config.frame_range is not None or outputs is not None):
+            # A range of a video, or a video into a sequence (whose chunks must match one run):
+            # frames indexed from 0 by PTS, read from a seek, as a sequence's span.
+            if config.frame_range is not None and config.max_frames is not None:
+                raise BadInput(f"{target}: give --frames FIRST-LAST or --max-frames N, not both")
+            count = len(reader.frame_pts())
+            if count == 0:
+                raise BadInput(f"{target}: video holds no frames")
+            wanted = config.frame_range
+            if wanted is None and config.max_frames is not None:
+                wanted = (0, min(count, config.max_frames) - 1)
+            span = sequence_out.plan_span((0, count - 1), wanted, config, reader.fps, str(target), what="the video")
+            reader.frame_count = count
+    video_span = span is not None and kind == "video"  # a video read by frame index (see above)
+    seq_in = span is not None and not video_span
+    first_input = Path(reader.path) if seq_in else Path(target)
     if outputs is not None:
-        sequence_out.check_outputs(outputs, [None if span is not None else first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
-                                   reader.seq.pattern if span is not None else None, span.write[0] if span is not None else 0)
+        sequence_out.check_outputs(outputs, [None if seq_in else first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
+                                   reader.seq.pattern if seq_in else None, span.write[0] if span is not None else 0)
     else:
         _check_paths(first_input, Path(out), kind)
     _check_codec(config.codec, out, kind, outputs is not None)
@@ -389,15 +404,18 @@ def convert_video(
     ctx = policy.begin_output(
         first_input, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter,
         output_id=sequence_out.job_id(target, model, outputs, out, config, meta) if span is not None else None,
-        frames=sequence_out.sample_frames(reader, span) if span is not None else None,
+        frames=sequence_out.sample_frames(reader, span) if seq_in else None,
     )
 
     own_detector = detector is None
     # A sequence is read frame by frame without the detector's tracking: each frame's faces
     # depend on that frame alone, so a range renders as it does inside the whole shot.
-    det = detector if detector is not None else _make_detector(video_mode=(kind == "video"))
+    # A video read by frame index likewise (its chunks must match one run).
+    det = detector if detector is not None else _make_detector(video_mode=(kind == "video" and not video_span))
     fps = float(reader.fps) if kind in ("video", "sequence") else 0.0
     total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
+    if video_span:
+        total = span.read[1] - span.read[0] + 1
     warnings: list[str] = [runner.detail_note] if runner.detail_note else []
     counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0, "identity_checks": 0}
     phases: dict[str, float] = {}
@@ -412,7 +430,7 @@ def convert_video(
         with contextlib.ExitStack() as stack:
             tmp: Path | None = None
             if outputs is not None:
-                plates = sequence_out.SequencePlates(reader) if span is not None else sequence_out.EightBitPlates()
+                plates = sequence_out.SequencePlates(reader) if seq_in else sequence_out.EightBitPlates()
                 written = span.write if span is not None else (0, total - 1)
                 inputs = {"target": os.fspath(target), "frames": list(written), "model": os.fspath(model) if isinstance(model, (str, os.PathLike)) else meta.get("model_id")}
                 sink: Any = sequence_out.SequenceSink(plates, outputs, ctx, written, inputs, sign_frames=config.c2pa_frames)
@@ -421,6 +439,11 @@ def convert_video(
 
                 tmp = stack.enter_context(atomic_path(Path(out)))
                 audio = kind == "video" and reader.has_audio
+                if audio and config.frame_range is not None:
+                    # A trimmed render: the sound is left out rather than cut at packet
+                    # boundaries that would not match the frames (a player or editor lines it up).
+                    audio = False
+                    warnings.append(f"{target}: frames {span.write[0]}-{span.write[1]} written without the sound (a range of a video is a trimmed render; take the sound from the original)")
                 sink = VideoWriter(
                     tmp,
                     reader.width,
@@ -435,7 +458,7 @@ def convert_video(
                     timed=kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
                     codec=config.codec,
                 )
-                if span is not None and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
+                if seq_in and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
                     sink = sequence_out.VideoMasterSink(sequence_out.SequencePlates(reader), ctx, sink)
                 warnings.extend(reader.notes() + sink.notes)  # rotation, deinterlacing, padding, streams left out
             else:
@@ -533,7 +556,10 @@ def _run(
     layered = bool(getattr(sink, "wants_layers", False))  # an image-sequence sink composites at the plate's precision
 
     def decode() -> None:
-        it = iter(reader.frames(limit=config.max_frames, threads=decoder_threads(reader.width, reader.height)))
+        if span is not None and reader.kind == "video":  # by frame index, from a seek before the warm-up
+            it = iter(reader.frames_between(span.read[0], span.read[1], threads=decoder_threads(reader.width, reader.height)))
+        else:
+            it = iter(reader.frames(limit=config.max_frames, threads=decoder_threads(reader.width, reader.height)))
         while True:
             t = time.perf_counter()
             try:
@@ -680,13 +706,19 @@ def _run(
             pipe.put(q_out, it)
         pipe.put(q_out, _END)
 
+    # A trimmed video render (a range of a video into a video) starts at time 0.
+    shift_times = span is not None and reader.kind == "video" and config.frame_range is not None and not layered
+    origin: list[float] = []
+
     def encode() -> None:
         for it in pipe.items(q_out):
             if it.out is None:
                 pipe.put(q_done, None)
                 continue
             t = time.perf_counter()
-            sink.write(it.out, it.time)
+            if shift_times and not origin:
+                origin.append(it.time)
+            sink.write(it.out, it.time - origin[0] if shift_times else it.time)
             pipe.add_busy("encode", time.perf_counter() - t)
             pipe.put(q_done, (it.swapped, it.bridged, it.cut))
         pipe.put(q_done, _END)

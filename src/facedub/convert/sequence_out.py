@@ -128,12 +128,16 @@ class Span:
         return (n + 1) % self.batch == 0
 
 
-def plan_span(on_disk: tuple[int, int], wanted: tuple[int, int] | None, config: Any, fps: float, name: str = "the sequence") -> Span:
-    """The :class:`Span` for frames ``wanted`` (default: all) of a sequence holding ``on_disk``."""
+def plan_span(on_disk: tuple[int, int], wanted: tuple[int, int] | None, config: Any, fps: float, name: str = "the sequence",
+              what: str = "the sequence") -> Span:
+    """The :class:`Span` for frames ``wanted`` (default: all) of a sequence holding ``on_disk``
+    (or of a video: frame indices from 0, ``what="the video"``)."""
     lo, hi = on_disk
     a, b = wanted if wanted is not None else (lo, hi)
+    if a > b:
+        raise BadInput(f"{name}: --frames {a}-{b}: FIRST is after LAST")
     if a < lo or b > hi:
-        raise BadInput(f"{name}: --frames {a}-{b} asked, the sequence holds frames {lo}-{hi}")
+        raise BadInput(f"{name}: --frames {a}-{b} asked, {what} holds frames {lo}-{hi}")
     before, with_model, after = warmup_frames(config, fps)
     batch = max(1, int(config.batch))
     last = b + after
