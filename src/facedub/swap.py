@@ -21,7 +21,7 @@ from facedub.progress import NullReporter, Reporter
 from facedub.train.config import DEFAULT_MINUTES
 
 # "auto" picks `hd` when CUDA is available and `lite` on a CPU.
-SwapArch = Literal["auto", "lite", "original", "hd"]
+SwapArch = Literal["auto", "lite", "original", "hd", "saehd"]
 SWAP_ARCHS: tuple[str, ...] = get_args(SwapArch)
 STATE_JSON = "swap.json"
 
@@ -294,6 +294,7 @@ def _run_in_project(config: SwapConfig, reporter: Reporter, project: Any, out: P
                 steps=steps,
                 minutes=minutes,
                 resume=meta is not None,
+                occlusion=config.convert.occlusion,  # what convert keeps in front of the face teaches no decoder either
             ),
             reporter,
         )
