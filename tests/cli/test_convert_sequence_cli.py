@@ -237,3 +237,23 @@ def test_convert_a_video_to_a_prores_master(shared_data, tiny_model, tmp_path, c
     assert main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(tmp_path / "m.mp4"), "--codec", "prores4444"]) == 2
     _error(capsys, "m.mp4", "name the output .mov")
     assert not (tmp_path / "m.mp4").exists()
+
+
+def test_convert_a_range_of_a_video_into_a_sequence(shared_data, tiny_model, tmp_path, capsys):
+    """'facedub convert clip.mp4 --out out/shot.%04d.png --frames 100-109' on a shared clip
+    (read in place): files numbered by the video's frame index, just the range, one JSON
+    summary; and '--frames 8' alone on a video is still the first 8 frames (with a note)."""
+    import json
+
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    rc = main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(tmp_path / "out" / "shot.%04d.png"),
+               "--frames", "100-109", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["kind"] == "sequence" and s["frames"] == 10 and s["swapped"] >= 8
+    assert sorted(f.name for f in (tmp_path / "out").glob("shot.*.png")) == [f"shot.{n:04d}.png" for n in range(100, 110)]
+    assert len(list((tmp_path / "out").glob("*.facedub.json"))) == 1
+    rc = main(["convert", str(clip), "--model", str(tiny_model), "--out", str(tmp_path / "o8.mp4"), "--frames", "8", "--json"])
+    assert rc == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["frames"] == 8 and "--max-frames 8" in out.err
