@@ -652,7 +652,7 @@ def test_a_video_range_into_a_video_is_a_trimmed_render_without_sound(tmp_path):
     rep = RecordingReporter()
     out = tmp_path / "trim.mp4"
     s = convert_video(video, helpers.InvertNet(), out, ConvertConfig(batch=8, frame_range=(30, 49)), rep, detector=BlobDetector())
-    assert (s.kind, s.frames, s.swapped) == ("video", 20, 20)
+    assert (s.kind, s.frames, s.swapped, s.audio) == ("video", 20, 20, False)
     assert any("frames 30-49 written without the sound" in n for n in rep.notes)
     with av.open(str(out)) as c:
         assert not c.streams.audio

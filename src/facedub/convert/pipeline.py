@@ -513,7 +513,7 @@ def convert_video(
         width=reader.width,
         height=reader.height,
         fps=fps,
-        audio=bool(kind == "video" and reader.has_audio),
+        audio=bool(kind == "video" and reader.has_audio and outputs is None and config.frame_range is None),  # a trimmed render leaves it out
         seconds=seconds,
         frames_per_second=counts["frames"] / seconds if seconds > 0 else 0.0,
         jitter_raw=jr,
