@@ -26,7 +26,10 @@ Frames outside the requested range (the warm-up before it and the look-ahead aft
 not written (:meth:`SequenceSink.skips`). With the rest of what makes a range render as it
 does inside the whole shot — per-frame detection, model batches and identity re-checks on
 fixed frame numbers (:class:`Span`), an output id derived from the job (:func:`job_id`) — a
-shot split into chunks on a render farm writes the same files as one run.
+shot split into chunks on a render farm writes the same files as one run. A video input
+gets the same :class:`Span` in frame indices from 0 (read from a seek by
+:meth:`facedub.media.reader.MediaReader.frames_between`) when it is given a range or written
+as a sequence.
 
 Also here: which names convert takes for sequences (:func:`names_sequence`), the checks of
 the output patterns (:func:`check_outputs`), and the frames the content gate samples

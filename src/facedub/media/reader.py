@@ -20,7 +20,9 @@ Videos as cameras and phones make them:
   what was skipped is listed in ``MediaReader.problems`` for the caller's summary.
 
 For convert: :func:`open_single` (one video or one image), :func:`read_frame_at` (one frame by
-seeking to the keyframe before it, for previews) and :func:`decoder_threads`.
+seeking to the keyframe before it, for previews), :meth:`MediaReader.frames_between` (a range
+of frames by index from a seek, each frame found by its timestamp: a render farm's chunk) and
+:func:`decoder_threads`.
 """
 
 from __future__ import annotations
