@@ -116,3 +116,19 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A TOML file as a dict; BadInput naming the file and ``what`` it should be when it is
+    missing, unreadable or not TOML (job files, dataset specs)."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{p}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{p}: cannot read the {what} ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{p}: not a valid TOML {what} ({e})") from None

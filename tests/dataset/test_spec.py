@@ -66,7 +66,7 @@ def test_edited_consent_record_is_refused(tmp_path):
     ("[convert]\ncrf = 99\n", "crf"),
     ("[convert]\nnot_an_option = 1\n", "not_an_option"),
     ("[nonsense]\n", "unknown sections"),
-    ("this is = = not toml", "not valid TOML"),
+    ("this is = = not toml", "not a valid TOML dataset spec"),
 ])
 def test_bad_spec_values(tmp_path, body, message):
     with pytest.raises(BadInput, match=message):

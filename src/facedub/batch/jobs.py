@@ -39,12 +39,12 @@ consent record) is that job's :class:`JobError`, and the other jobs still run.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from facedub.errors import BadInput, FacedubError
+from facedub.fileio import read_toml
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 PATH_KEYS = ("source", "target", "out", "project", "source_consent", "target_consent", "model", "matte_out", "face_out")
@@ -104,14 +104,7 @@ class JobFile:
 def load_jobs(path: str | Path) -> JobFile:
     """Read ``path``. BadInput when the file as a whole is unusable."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{p}: no such job file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{p}: cannot read the job file ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"{p}: not a valid TOML job file ({e})") from None
+    data = read_toml(p, "job file")
     unknown = sorted(set(data) - {"defaults", "jobs"})
     if unknown:
         raise BadInput(f"{p}: unknown top-level key(s) {', '.join(unknown)}; a job file has [defaults] and [[jobs]]")

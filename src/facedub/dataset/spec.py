@@ -31,12 +31,12 @@ written: a problem is one line naming the file (BadInput, exit 2).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from facedub.errors import BadInput
+from facedub.fileio import read_toml
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")  # no "_": it joins ids in swap names
 
@@ -82,14 +82,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
     from facedub.safety import consent as consent_mod
 
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{p}: dataset spec not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{p}: cannot read the dataset spec ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"{p}: not valid TOML ({e})") from None
+    raw = read_toml(p, "dataset spec")
     base = p.resolve().parent
     unknown = set(raw) - {"dataset", "convert", "identities", "pairs"}
     if unknown:
