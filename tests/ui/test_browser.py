@@ -408,6 +408,7 @@ def test_one_click_swap_in_chromium(token_server, server, clips, browser_page, r
     assert "Watermark found" in page.inner_text("#swap-verify-badge")
     page.wait_for_selector("#swap-compare img", timeout=30_000)
     page.wait_for_selector("#swap-result-video video", timeout=30_000)
+    page.wait_for_selector("#swap-before-video video", timeout=30_000)  # the uploaded target beside the result
     assert "quality:" in page.inner_text("#swap-quality")
     page.snap("swap-done")
     assert (proj / "output" / "result.mp4").is_file()

@@ -151,9 +151,10 @@ def swap_page(ctx: Ctx) -> None:
     with gr.Row():
         preview = gr.Image(label="Training preview", type="filepath", interactive=False, elem_id="swap-preview")
         loss = gr.Image(label="Loss", type="filepath", interactive=False, elem_id="swap-loss")
-    with gr.Row():
-        compare = gr.Image(label="Before | after (one frame)", type="filepath", interactive=False, elem_id="swap-compare")
-        video = gr.Video(label="Result", interactive=False, height=360, elem_id="swap-result-video")
+    with gr.Row():  # the two players side by side, then one frame of each
+        before = gr.Video(label="Before (the target)", interactive=False, height=360, elem_id="swap-before-video")
+        video = gr.Video(label="After (the result)", interactive=False, height=360, elem_id="swap-result-video")
+    compare = gr.Image(label="Before | after (one frame)", type="filepath", interactive=False, elem_id="swap-compare")
     quality = gr.Markdown("", elem_id="swap-quality")
     badge = gr.HTML(verify_html(None, "swap-verify-badge"), elem_id="swap-verify")
     report = gr.File(label="Quality report (HTML)", interactive=False, elem_id="swap-report")
@@ -192,7 +193,7 @@ def swap_page(ctx: Ctx) -> None:
     ctx.on_open([w["source-consent-status"], w["target-consent-status"], w["source-inputs"], w["target-inputs"]], opened)
 
     def poll(p: Project, latest: dict[str, Any] | None, seen: dict[str, Any]) -> list[Any]:
-        out: list[Any] = [gr.skip()] * 9
+        out: list[Any] = [gr.skip()] * 10
         st = latest if latest and latest.get("kind") == "swap" else ctx.jm.latest(p.root, "swap")
         if not st:
             return out
@@ -212,15 +213,18 @@ def swap_page(ctx: Ctx) -> None:
             summ = (st.get("result") or {}).get("swap") or {}
             res = p.result_path
             if res.is_file():
-                out[4] = before_after(tasks._target_video(p), res, p.output_dir / "before-after.png")
+                target = tasks._target_video(p)
+                out[4] = before_after(target, res, p.output_dir / "before-after.png")
                 out[5] = str(res)
+                if Path(target).resolve().is_relative_to(p.root.resolve()):  # an uploaded target (the page may serve project files only)
+                    out[9] = target
             out[6] = quality_md(summ)
             out[7] = verify_html(summ.get("verify"), "swap-verify-badge")
             rep = summ.get("eval_report")
             out[8] = rep if rep and Path(rep).is_file() else None
         return out
 
-    ctx.poll([stages, stats, preview, loss, compare, video, quality, badge, report], poll)
+    ctx.poll([stages, stats, preview, loss, compare, video, quality, badge, report, before], poll)
 
 
 # --- the wizard ----------------------------------------------------------------------------
