@@ -69,11 +69,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    import torch
     from PIL import Image
 
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
     from facedub.safety.consent import create_consent, save_consent
 
     root = tmp_path_factory.mktemp("world")
@@ -81,10 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     tiny = _load("tinymodel_badpaths", ROOT / "convert" / "tinymodel.py")
     fs = ff.make_faceset(root / "fs", "alice", n=24, seed=0)
     fs2 = ff.make_faceset(root / "fs2", "bob", n=24, seed=1)
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    model = root / "model"
-    save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": tiny.consent_meta()})
+    model = tiny.save_untrained_lite(root / "model")
     video = _clip(root / "in.mp4", 6)
     video2 = _clip(root / "in2.mp4", 6, seed=3)
     image = root / "img.png"

@@ -25,15 +25,7 @@ def _sha(p):
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A real (untrained) saved model: the CLI must accept the folder format."""
-    import torch
-
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    folder = tmp_path_factory.mktemp("m") / "model"
-    save_checkpoint(folder, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+    folder = helpers.save_untrained_lite(tmp_path_factory.mktemp("m") / "model")
     return folder
 
 

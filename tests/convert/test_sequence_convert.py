@@ -320,11 +320,7 @@ def test_chunks_of_real_faces_match_one_run(shared_data, tmp_path):
     the real detector (per-frame mode) and a saved lite model: three chunks write the same
     files, byte for byte, as one run. (The warm-up reaches back to the first frame here; the
     filters' forgetting over a bounded warm-up is the 200-frame test's.)"""
-    import torch
-
     from facedub.media.reader import open_media
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
 
     clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
     folder = tmp_path / "plates"
@@ -333,10 +329,7 @@ def test_chunks_of_real_faces_match_one_run(shared_data, tmp_path):
     col = seq.Colour(seq.ColourConfig(), "exr")
     for k, f in enumerate(open_media(clip).frames(limit=36)):
         seq.write_frame(p.path(1001 + k), col.from_view(f.rgb.astype(np.float32) / 255.0), "half")
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    model = tmp_path / "model"
-    save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+    model = helpers.save_untrained_lite(tmp_path / "model")
 
     def render(rng=None):
         c = ConvertConfig(batch=4, visible_label=False, precision="fp32", frame_range=rng)
@@ -688,12 +681,9 @@ def test_chunks_of_a_real_face_video_match_one_run(shared_data, tmp_path):
     per-frame colour the warm-up is short (15 frames), so the last chunk really starts from a
     seek (frame 17, from keyframe 12)."""
     import av
-    import torch
     from fractions import Fraction
 
     from facedub.media.reader import open_media
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
 
     clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
     video = tmp_path / "talk.mp4"
@@ -709,10 +699,7 @@ def test_chunks_of_a_real_face_video_match_one_run(shared_data, tmp_path):
                 c.mux(pkt)
         for pkt in st.encode():
             c.mux(pkt)
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    model = tmp_path / "model"
-    save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+    model = helpers.save_untrained_lite(tmp_path / "model")
 
     def config(rng=None):
         return ConvertConfig(batch=4, visible_label=False, precision="fp32", smooth="none", color_smoothing=0.0, frame_range=rng)

@@ -23,6 +23,21 @@ def consent_meta() -> dict:
     }
 
 
+def save_untrained_lite(folder: Path, consent: dict | None = None, **meta) -> Path:
+    """A real, untrained ``lite`` model at a quarter width (seed 0) saved with the model API in
+    ``folder``; ``consent`` defaults to :func:`consent_meta`, ``meta`` adds model.json fields."""
+    import torch
+
+    from facedub.model import build_model, default_config
+    from facedub.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = default_config("lite", width=0.25)
+    info = {"arch": "lite", "config": cfg.to_dict(), "step": 0, **meta, "consent": consent_meta() if consent is None else consent}
+    save_checkpoint(folder, build_model("lite", cfg), info)
+    return folder
+
+
 def with_marks_of(output: Path, rgb: np.ndarray) -> np.ndarray:
     """``rgb`` carrying the marks every frame of ``output`` got: the visible label and the
     invisible watermark of its output id (read back from the file's tags)."""

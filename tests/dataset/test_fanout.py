@@ -22,16 +22,8 @@ W, H = 128, 96
 
 
 def _untrained_model(folder: Path, source, target) -> None:
-    import torch
-
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    meta = {"arch": "lite", "config": cfg.to_dict(), "step": 0, "target_descriptor": None, "source_descriptor": None,
-            "consent": {"source": source.to_dict(), "target": target.to_dict()}}
-    save_checkpoint(folder, build_model("lite", cfg), meta)
+    consent = {"source": source.to_dict(), "target": target.to_dict()}
+    helpers.save_untrained_lite(folder, consent, target_descriptor=None, source_descriptor=None)
 
 
 @pytest.fixture

@@ -361,11 +361,7 @@ def test_extract_goes_on_past_a_corrupt_packet_and_says_which_frame(shared_data,
 
 
 def test_cli_convert_of_an_unreadable_video_is_one_line_exit_2(tmp_path, capsys):
-    import torch
-
     from facedub.cli import main
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
 
     good = gen.write_video(tmp_path / "good.mp4", frames=30, gop=10, noise=True)
     data = bytearray(good.read_bytes())
@@ -373,10 +369,7 @@ def test_cli_convert_of_an_unreadable_video_is_one_line_exit_2(tmp_path, capsys)
         data[pos + 8 : pos + size] = bytes(size - 8)
     ruined = tmp_path / "ruined.mp4"
     ruined.write_bytes(bytes(data))
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    model = tmp_path / "model"
-    save_checkpoint(model, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": helpers.consent_meta()})
+    model = helpers.save_untrained_lite(tmp_path / "model")
     code = main(["convert", str(ruined), "--model", str(model), "--out", str(tmp_path / "out.mp4")])
     err = capsys.readouterr().err
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("facedub:")]

@@ -63,11 +63,6 @@ def _message(result) -> tuple[bool, str]:
 @pytest.fixture()
 def setup(tmp_path: Path):
     """A projects root with project 'p' (model, inputs, a result) beside the user's own files."""
-    import torch
-
-    from facedub.model import build_model, default_config
-    from facedub.model.checkpoint import save_checkpoint
-
     tiny = _load("tinymodel_ui_badpaths", TESTS / "convert" / "tinymodel.py")
     ff = _load("fakefaces_ui_badpaths", TESTS / "train" / "fakefaces.py")
     root = tmp_path / "projects"
@@ -76,9 +71,7 @@ def setup(tmp_path: Path):
     user.mkdir()
     video = clip(user / "target.mp4", 6)
     source = clip(user / "source.mp4", 6, seed=5)
-    torch.manual_seed(0)
-    cfg = default_config("lite", width=0.25)
-    save_checkpoint(p.model_dir, build_model("lite", cfg), {"arch": "lite", "config": cfg.to_dict(), "step": 0, "consent": tiny.consent_meta()})
+    tiny.save_untrained_lite(p.model_dir)
     ff.make_faceset(p.faceset_dir("source"), "alice", n=3, seed=0)
     clip(p.result_path, 4, seed=9)  # a result rendered earlier
     other_fs = ff.make_faceset(tmp_path / "user" / "fs", "bob", n=3, seed=1)
