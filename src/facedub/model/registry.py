@@ -32,6 +32,7 @@ class ModelConfig:
     dssim_weight: float = 0.0  # weight of the structural dissimilarity (1-SSIM)/2
     eye_mouth_weight: float = 0.0  # extra loss weight on eye and mouth pixels (0 = none)
     mask_weight: float = 0.0  # weight of the mask loss (learned_mask only)
+    hf_weight: float = 0.0  # weight of the L1 on the high-frequency band (image − Gaussian blur, σ 1 px): pays for edges and texture
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,7 @@ class AugmentConfig:
     flip: bool = True  # random horizontal flip (half of the faces)
     colour: bool = True  # lightness/contrast/tint jitter
     colour_match: float = 0.5  # probability a face takes the colour statistics of the other identity
+    warp_off_share: float = 0.0  # the last share of this session's length (steps or minutes) trains without the warp (DeepFaceLab practice; 0 = warp throughout)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # random augmentation settings
     threads: int | None = None  # CPU threads for torch (None: leave torch's default)
     device: str | None = None  # "cpu", "cuda", "cuda:1" (None: CUDA when available)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, which is what the model saves for convert (0 = off; e.g. 0.999)
+    lr_schedule: str = "constant"  # "constant", or "cosine": linear warm-up over warmup_steps, then cosine decay to 10 % over this session's length
+    warmup_steps: int = 0  # steps of linear learning-rate warm-up at the start of this session (cosine schedule only)
+    eye_mouth_weight: float | None = None  # new models: extra loss weight on eyes and mouth (None: the architecture's)
+    hf_weight: float | None = None  # new models: weight of an L1 term on the high-frequency band (image − its blur) (None: the architecture's, 0 for all today)
     occlusion: str = "off"  # "auto": pixels the occlusion network finds hidden (a hand, a microphone) carry no loss; "off": every pixel counts
 
 
