@@ -37,14 +37,14 @@ DetailMode = Literal["auto", "off"]
 # x264 speed presets, fastest first: faster ones make bigger files at the same CRF.
 Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
-# The video codec of a video --out: H.264 (8-bit 4:2:0, MP4/MOV) or ProRes 4444 (10-bit 4:4:4,
-# MOV), the master a compositor takes; from a 16-bit or float sequence no 8-bit step.
-Codec = Literal["h264", "prores4444"]
+# The video codec of a video --out: H.264 (8-bit 4:2:0, MP4/MOV), ProRes 4444 (10-bit 4:4:4,
+# MOV), the master a compositor takes, or FFV1 (lossless RGB, 16-bit from a sequence, in a
+# Matroska .mkv, which has no C2PA binding: the manifest's sha256 stands in); from a 16-bit or
+# float sequence no 8-bit step.
+Codec = Literal["h264", "prores4444", "ffv1"]
 
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
 CODECS: tuple[str, ...] = get_args(Codec)
-FFV1_REFUSED = ("PyAV's MOV muxer refuses FFV1, and Matroska, which takes it, has no C2PA binding in c2pa-python, "
-                "so the file could not carry Content Credentials as every facedub video does")
 PRESETS: tuple[str, ...] = get_args(Preset)
 COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
 BLEND_MODES: tuple[str, ...] = get_args(BlendMode)
@@ -79,7 +79,7 @@ class ConvertConfig:
     threads: int | None = None  # torch CPU threads of each model worker; None = the cores shared out among the workers
     crf: int = 18  # H.264 quality (lower = better, bigger); 18 is visually lossless for most footage
     preset: Preset = "veryfast"  # x264 speed preset (see Preset)
-    codec: Codec = "h264"  # a video output's codec (see Codec); prores4444 needs a .mov
+    codec: Codec = "h264"  # a video output's codec (see Codec); prores4444 needs a .mov, ffv1 a .mkv
     c2pa_frames: bool = False  # an image-sequence output: sign every PNG/TIFF frame with C2PA (about 0.1-0.2 s a 1080p frame; signed frames differ run to run, so chunks are no longer bit-identical)
     max_frames: int | None = None  # a video: stop after this many frames (tests, quick looks); None = all
     frame_range: tuple[int, int] | None = None  # an image sequence: convert frames FIRST..LAST (inclusive, the files' own numbers); None = all
@@ -103,8 +103,6 @@ class ConvertConfig:
         ):
             if value not in allowed:
                 raise BadInput(f"convert: {name} must be one of {', '.join(allowed)}, got {value!r}")
-        if self.codec == "ffv1":
-            raise BadInput(f"convert: codec ffv1 is not offered: {FFV1_REFUSED}")
         if self.codec not in CODECS:
             raise BadInput(f"convert: codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         for name in ("erode", "feather"):
