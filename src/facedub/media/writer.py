@@ -1,4 +1,4 @@
-"""H.264 (or ProRes 4444) video writer that copies the audio and subtitles of another file unchanged (PyAV / libx264).
+"""H.264 (or ProRes 4444, or lossless FFV1) video writer that copies the audio and subtitles of another file unchanged (PyAV / libx264).
 
 ``VideoWriter(path, width, height, fps, audio_from=...)`` encodes RGB frames to H.264
 yuv420p (4:4:4 at an odd size) and muxes the audio and subtitle packets of ``audio_from`` (every such stream, with
@@ -40,10 +40,13 @@ from facedub.errors import BadInput
 # Container format by file extension.
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
-# Video codecs by name: (FFmpeg encoder, pixel format). FFV1 is not here: the MOV muxer of the
-# FFmpeg inside PyAV refuses it ("'mov' format does not support 'ffv1' codec"), and facedub
-# signs only MP4/MOV (Content Credentials).
-CODECS: dict[str, tuple[str, str]] = {"h264": ("libx264", "yuv420p"), "prores4444": ("prores_ks", "yuv444p10le")}
+# Video codecs by name: (FFmpeg encoder, pixel format). FFV1 keeps RGB as it is (no YUV step),
+# 8-bit as bgr0, 16-bit as gbrp16le (``bits=16``): decoded again it is the frame written, bit
+# for bit. The MOV muxer of the FFmpeg inside PyAV refuses FFV1 ("'mov' format does not
+# support 'ffv1' codec"), so it goes in Matroska (.mkv).
+CODECS: dict[str, tuple[str, str]] = {"h264": ("libx264", "yuv420p"), "prores4444": ("prores_ks", "yuv444p10le"), "ffv1": ("ffv1", "bgr0")}
+# The container each codec other than H.264 is written in.
+CODEC_CONTAINER = {"prores4444": ("mov", ".mov", "a QuickTime .mov file"), "ffv1": ("matroska", ".mkv", "a Matroska .mkv file")}
 
 # Stream types copied from ``audio_from``.
 COPIED_TYPES = ("audio", "subtitle")
@@ -87,6 +90,7 @@ class VideoWriter:
         threads: int = 0,
         timed: bool = False,
         codec: str = "h264",
+        bits: int = 8,
     ) -> None:
         import av
 
@@ -96,9 +100,15 @@ class VideoWriter:
             raise BadInput(f"{self.path}: unsupported video extension (use {', '.join(sorted(FORMATS))})")
         if codec not in CODECS:
             raise BadInput(f"{self.path}: codec {codec!r} is not one of {', '.join(CODECS)}")
-        if codec != "h264" and fmt != "mov":
-            raise BadInput(f"{self.path}: {codec} is written in a QuickTime .mov file; name the output .mov")
+        if codec != "h264" and fmt != CODEC_CONTAINER[codec][0]:
+            _, ext, what = CODEC_CONTAINER[codec]
+            raise BadInput(f"{self.path}: {codec} is written in {what}; name the output {ext}")
+        if codec == "h264" and fmt == "matroska":
+            raise BadInput(f"{self.path}: H.264 is written in .mp4 or .mov (facedub signs those with Content Credentials); .mkv is for --codec ffv1")
+        if bits not in (8, 16):
+            raise ValueError(f"bits must be 8 or 16, got {bits}")
         self.codec = codec
+        self.bits = bits if codec == "ffv1" else 8
         if not self.path.parent.is_dir():
             raise BadInput(f"{self.path}: folder {self.path.parent} does not exist")
         if width < 1 or height < 1:
@@ -136,6 +146,8 @@ class VideoWriter:
             vs = self._out.add_stream(encoder, rate=self.fps)
             if self.full_chroma:
                 pix_fmt = "yuv444p"
+            if codec == "ffv1" and self.bits == 16:
+                pix_fmt = "gbrp16le"
             vs.width, vs.height, vs.pix_fmt = self.coded_width, self.coded_height, pix_fmt
             if self._timed:
                 vs.codec_context.time_base = TIMED_BASE
@@ -143,10 +155,16 @@ class VideoWriter:
             self._time_base = TIMED_BASE if self._timed else 1 / self.fps
             # Say which matrix the pixels are in (BT.601, limited range: see yuv420p_frame): an
             # untagged HD file is decoded by most players with BT.709, shifting its colours.
-            vs.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
-            vs.codec_context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
+            if codec == "ffv1":  # RGB planes, full range
+                vs.codec_context.colorspace = 0  # AVCOL_SPC_RGB
+                vs.codec_context.color_range = 2  # AVCOL_RANGE_JPEG (full)
+            else:
+                vs.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
+                vs.codec_context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
             if codec == "h264":
                 vs.codec_context.options = {"crf": str(int(crf)), "preset": preset}
+            elif codec == "ffv1":  # version 3: a CRC per slice, so a damaged file is detected on decoding
+                vs.codec_context.options = {"level": "3", "slicecrc": "1"}
             else:  # ProRes 4444 (profile 4), 10-bit 4:4:4; FFmpeg's RGB→YUV is BT.601 limited, tagged above
                 vs.codec_context.options = {"profile": "4", "vendor": "apl0"}
             if threads < 0:
@@ -243,11 +261,21 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, time: float | None = None) -> None:
         """Encode one RGB uint8 frame of the writer's size, shown at ``time`` seconds
         (the source's clock; None: frame number / fps)."""
+        import av
+
         if self._closed:
             raise ValueError("write() after close()")
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype not in ((np.uint8,) if self.codec == "h264" else (np.uint8, np.uint16)):
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
-        if self.full_chroma:
+        if self.codec == "ffv1":  # RGB as it is; FFmpeg only reorders the planes
+            if self.bits == 16:
+                x = rgb if rgb.dtype == np.uint16 else rgb.astype(np.uint16) * np.uint16(257)
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(x), format="rgb48le")
+            elif rgb.dtype != np.uint8:
+                raise ValueError(f"{self.path}: a 16-bit frame for an 8-bit FFV1 writer (give bits=16)")
+            else:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        elif self.full_chroma:
             frame = yuv444p_frame(rgb)
         elif self.codec == "h264":
             frame = yuv420p_frame(rgb)
