@@ -55,7 +55,7 @@ BAD_NUMBERS = [
     ("convert", "--crf", "60", "at most 51"),
     ("swap", "--minutes", "0", "more than 0"), ("swap", "--steps", "0", "at least 1"), ("swap", "--every", "0", "at least 1"),
     ("swap", "--max-frames", "0", "at least 1"), ("swap", "--sharpen", "-1", "at least 0"),
-    ("verify", "--frames", "0", "at least 1"),
+    ("verify", "--max-frames", "0", "at least 1"),
     ("eval", "--every", "0", "at least 1"), ("eval", "--max-frames", "0", "at least 1"),
     ("ui", "--port", "0", "at least 1"), ("ui", "--port", "70000", "at most 65535"),
 ]

@@ -80,3 +80,18 @@ def test_bad_input_exits_2(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
     assert main(["verify", str(bad)]) == 2
+
+
+def test_max_frames_is_the_count_and_frames_an_old_spelling(tmp_path, capsys):
+    """verify's count of frames examined is --max-frames (as in extract and eval); --frames, the
+    old name (convert's --frames is a range), still works with a note."""
+    ctx, out = _marked(tmp_path)
+    assert main(["verify", str(out), "--max-frames", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["watermark"]["frames"] == 3
+    assert main(["verify", str(out), "--frames", "2", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["watermark"]["frames"] == 2 and "use --max-frames" in cap.err
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    helptext = capsys.readouterr().out
+    assert "--max-frames" in helptext and "--frames" not in helptext

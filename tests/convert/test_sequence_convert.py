@@ -486,10 +486,55 @@ def test_codec_choices_are_checked_before_any_work(tmp_path):
         with pytest.raises(BadInput, match=needle):
             convert_video(plates.text, helpers.InvertNet(), str(out), ConvertConfig(codec="prores4444"), detector=helpers.FakeDetector((H, W)))
     assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "o").exists()
-    with pytest.raises(BadInput, match="codec must be one of h264, prores4444"):
+    with pytest.raises(BadInput, match="codec must be one of h264, prores4444, ffv1"):
         ConvertConfig(codec="vp9")
-    with pytest.raises(BadInput, match="ffv1 is not offered: .*Matroska.* no C2PA binding"):
-        ConvertConfig(codec="ffv1")
+    for codec, out, needle in (("ffv1", "m.mov", r"Matroska \.mkv file \(FFmpeg's MOV muxer refuses FFV1\); name the output \.mkv"),
+                               ("h264", "m.mkv", r"must be \.mp4, \.mov, \.m4v")):
+        with pytest.raises(BadInput, match=needle):
+            convert_video(plates.text, helpers.InvertNet(), str(tmp_path / out), ConvertConfig(codec=codec), detector=helpers.FakeDetector((H, W)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plates"]
+
+
+def test_ffv1_master_from_16bit_plates_is_lossless_and_verifies(tmp_path):
+    """A 16-bit sequence to --codec ffv1: the .mkv decodes to exactly the 16-bit frames handed
+    to the encoder (the plate plus the mark, 257 codes a display level, where nothing was
+    pasted); tags in the Matroska metadata, no C2PA, a manifest whose sha256 verify checks."""
+    import av
+
+    from facedub.safety import provenance as prov
+    from facedub.safety import verify as vmod
+
+    frames = range(1, 7)
+    plates = _write_plates(tmp_path / "plates", "shot.%04d.png", frames, "uint16")
+    mkv = tmp_path / "master.mkv"
+    seen = []
+    real = so.VideoMasterSink.display16
+
+    def spy(self, layers):
+        got = real(self, layers)
+        seen.append(got)
+        return got
+
+    so.VideoMasterSink.display16 = spy
+    try:
+        s = convert_video(plates.text, helpers.InvertNet(), mkv, ConvertConfig(batch=4, codec="ffv1", visible_label=False),
+                          detector=helpers.FakeDetector((H, W)))
+    finally:
+        so.VideoMasterSink.display16 = real
+    assert (s.kind, s.frames, s.swapped) == ("video", 6, 6) and len(seen) == 6
+    with av.open(str(mkv)) as c:
+        st = c.streams.video[0]
+        assert st.codec_context.name == "ffv1" and st.codec_context.pix_fmt == "gbrp16le"
+        got = [f.to_ndarray(format="rgb48le") for f in c.decode(st)]
+    assert len(got) == 6 and all(np.array_equal(g, w) for g, w in zip(got, seen))
+    for n, g in zip(frames, got):
+        d = g.astype(np.int64)[:, :8] - seq.read_frame(plates.path(n)).astype(np.int64)[:, :8]  # the fake face never reaches x < 8
+        assert np.all(d % 257 == 0) and np.abs(d // 257).max() <= 8 and np.any(d)
+    man = json.loads(prov.manifest_path(mkv).read_text())
+    assert man["c2pa"] is False and man["output_sha256"] == _sha(mkv)
+    r = vmod.verify_file(mkv)
+    assert r.watermark.found and r.tags.found and r.manifest.sha256_matches and not r.altered
+    assert not r.c2pa.present and r.output_id == r.tags.output_id == man["output_id"]
 
 
 @pytest.mark.parametrize("ext", ["png", "tif"])

@@ -288,7 +288,7 @@ class _Pipeline:
 # ---------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------
-def _check_paths(target: Path, out: Path, kind: str) -> None:
+def _check_paths(target: Path, out: Path, kind: str, codec: str = "h264") -> None:
     if out.exists() and out.is_dir():
         raise BadInput(f"{out}: is a folder; give a file name for the output")
     if not out.parent.is_dir():
@@ -306,20 +306,26 @@ def _check_paths(target: Path, out: Path, kind: str) -> None:
     if kind in ("video", "sequence"):
         from facedub.safety.provenance import VIDEO_SUFFIXES
 
-        # Only containers that carry every mark: tags, Content Credentials (C2PA) and the pixels.
-        if out.suffix.lower() not in VIDEO_SUFFIXES:
+        # Only containers that carry every mark: tags, Content Credentials (C2PA) and the pixels
+        # (FFV1's .mkv, which C2PA cannot bind, has the manifest's sha256 instead: _check_codec).
+        if out.suffix.lower() not in VIDEO_SUFFIXES and not (codec == "ffv1" and out.suffix.lower() == ".mkv"):
             what, alt = ("a video", "") if kind == "video" else ("an image sequence", ", or an image-sequence pattern such as out/shot.%04d.exr,")
             raise BadInput(f"{out}: the target is {what}, so the output must be {', '.join(VIDEO_SUFFIXES)}{alt} (the formats facedub can sign with Content Credentials)")
 
 
 def _check_codec(codec: str, out: str | os.PathLike[str], kind: str, sequence_out: bool) -> None:
-    """A codec other than H.264 goes with a video --out in a .mov (before any work is done)."""
+    """A codec other than H.264 goes with a video --out in its container: ProRes in a .mov,
+    FFV1 in a .mkv (before any work is done)."""
+    from facedub.media.writer import CODEC_CONTAINER
+
     if codec == "h264":
         return
     if sequence_out or kind == "image":
         raise BadInput(f"{out}: --codec {codec} is for a video output; an image or image sequence keeps its own format")
-    if Path(out).suffix.lower() != ".mov":
-        raise BadInput(f"{out}: --codec {codec} is written in a QuickTime .mov file; name the output .mov")
+    _, ext, what = CODEC_CONTAINER[codec]
+    if Path(out).suffix.lower() != ext:
+        why = " (FFmpeg's MOV muxer refuses FFV1)" if codec == "ffv1" else ""
+        raise BadInput(f"{out}: --codec {codec} is written in {what}{why}; name the output {ext}")
 
 
 
@@ -394,9 +400,9 @@ def convert_video(
     if outputs is not None:
         sequence_out.check_outputs(outputs, [None if seq_in else first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
                                    reader.seq.pattern if seq_in else None, span.write[0] if span is not None else 0)
-    else:
-        _check_paths(first_input, Path(out), kind)
     _check_codec(config.codec, out, kind, outputs is not None)
+    if outputs is None:
+        _check_paths(first_input, Path(out), kind, config.codec)
     loaded = load_convert_model(model, config.device)
     meta = model_meta(loaded)
     runner = Runner(loaded, config.reverse, config.precision, config.detail)
@@ -457,6 +463,7 @@ def convert_video(
                     threads=encoder_threads(reader.width, reader.height),
                     timed=kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
                     codec=config.codec,
+                    bits=16 if seq_in else 8,  # FFV1 from plates: 16-bit RGB, no 8-bit step
                 )
                 if seq_in and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
                     sink = sequence_out.VideoMasterSink(sequence_out.SequencePlates(reader), ctx, sink)

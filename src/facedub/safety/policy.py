@@ -13,7 +13,8 @@ convert (finished file)           ``finalize_output(tmp_path, ctx, final_path)``
 
 Nothing here reads a flag, an environment variable or a config key that could switch a check
 off. The only choice a caller has is ``visible_label`` (the corner "AI-generated" label, for
-film work); the watermark, tags, manifest and C2PA are always applied, and
+film work); the watermark, tags, manifest and C2PA (in every format c2pa-python can bind: not an FFV1
+.mkv, whose manifest's sha256 stands in for it) are always applied, and
 :func:`finalize_output` refuses to finish a file whose frames were never marked.
 """
 
@@ -339,10 +340,11 @@ def finalize_output(path: str | os.PathLike[str], ctx: OutputContext, final_path
     suffix = final.suffix.lower()
     if not path.is_file():
         raise BadInput(f"{path}: output file not found")
-    tags = prov.read_tags(path) if suffix in prov.VIDEO_SUFFIXES else {}
+    tags = prov.read_tags(path) if suffix in prov.TAGGED_VIDEO_SUFFIXES else {}
     if tags.get(prov.TAG_ID) != ctx.output_id:
         prov.write_tags(path, ctx.info, suffix)
-    if not ctx.info.pristine:  # C2PA here declares AI-generated media: not for an unaltered clip
+    # C2PA here declares AI-generated media: not for an unaltered clip; Matroska has no binding.
+    if not ctx.info.pristine and prov.c2pa_binds(final):
         prov.sign_c2pa(path, ctx.info, title=final.name, suffix=suffix)
     from facedub.fileio import sha256_file
 

@@ -1,8 +1,9 @@
 """Provenance on every output: metadata tags, a manifest JSON beside the file, and C2PA.
 
-* **Tags** — MP4/MOV: container metadata (``comment``, ``description`` and the custom
+* **Tags** — MP4/MOV/MKV: container metadata (``comment``, ``description`` and the custom
   ``facedub_output_id`` / ``facedub_version`` keys, written with ``movflags=use_metadata_tags``)
-  by a packet-copy remux; PNG: ``tEXt`` chunks; JPEG: a comment segment. Pixels are untouched.
+  by a packet-copy remux (Matroska stores the keys upper-case; :func:`read_tags` reads
+  them in any case); PNG: ``tEXt`` chunks; JPEG: a comment segment. Pixels are untouched.
 * **Manifest** — ``<output>.facedub.json``: tool and version, output id, time, input file
   hashes, model id, faceset and consent ids, settings, watermark scheme, and the sha256 of
   the final file.
@@ -39,7 +40,8 @@ TAG_ID = "facedub_output_id"
 TAG_VERSION = "facedub_version"
 TAG_KIND = "facedub_kind"  # "pristine" on a dataset's real clip (absent on swaps)
 PRISTINE = "pristine"
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")  # signed with C2PA
+TAGGED_VIDEO_SUFFIXES = VIDEO_SUFFIXES + (".mkv",)  # container tags (.mkv: --codec ffv1, no C2PA binding)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
         ".tif": "image/tiff", ".tiff": "image/tiff"}  # TIFF: image-sequence frames (facedub.safety.sequence_marks)
@@ -134,7 +136,7 @@ def write_tags(path: str | os.PathLike[str], info: OutputInfo, suffix: str | Non
     path = Path(path)
     kind = (suffix or path.suffix).lower()
     tags = tags_for(info)
-    if kind in VIDEO_SUFFIXES:
+    if kind in TAGGED_VIDEO_SUFFIXES:
         _remux_with_tags(path, tags, kind)
     elif kind == ".png":
         from PIL import Image
@@ -162,9 +164,10 @@ def write_tags(path: str | os.PathLike[str], info: OutputInfo, suffix: str | Non
 def _remux_with_tags(path: Path, tags: dict[str, str], kind: str) -> None:
     import av
 
-    fmt = "mov" if kind == ".mov" else "mp4"
+    fmt = {".mov": "mov", ".mkv": "matroska"}.get(kind, "mp4")
+    options = {} if fmt == "matroska" else {"movflags": "use_metadata_tags"}
     with atomic_path(path, kind) as tmp:
-        with av.open(str(path)) as src, av.open(str(tmp), "w", format=fmt, options={"movflags": "use_metadata_tags"}) as dst:
+        with av.open(str(path)) as src, av.open(str(tmp), "w", format=fmt, options=options) as dst:
             dst.metadata.update(tags)
             mapping = {}
             for s in src.streams:
@@ -199,9 +202,9 @@ def read_tags(path: str | os.PathLike[str]) -> dict[str, str]:
             import av
 
             with av.open(str(path)) as c:
-                meta = dict(c.metadata)
+                meta = {k.lower(): v for k, v in c.metadata.items()}  # Matroska: FACEDUB_OUTPUT_ID
                 for s in c.streams:
-                    meta.update({k: v for k, v in s.metadata.items() if k not in meta})
+                    meta.update({k.lower(): v for k, v in s.metadata.items() if k.lower() not in meta})
     except Exception:  # unreadable: no tags (verify reports the file problem separately)
         return {}
     for k, v in meta.items():
@@ -240,7 +243,7 @@ def manifest_for(info: OutputInfo, final_path: str | os.PathLike[str], file_sha2
         "settings": info.settings,
         "visible_label": info.visible_label,
         "watermark": {"scheme": "facedub-tiled-ss-v1", "marker": f"{wm.MARKER:04x}", "payload_bits": wm.PAYLOAD_BITS, "coded_bits": wm.CODED_BITS},
-        "c2pa": not info.pristine,  # a pristine clip is not signed as AI-generated media
+        "c2pa": not info.pristine and c2pa_binds(final_path),  # a pristine clip is not signed as AI-generated media; .mkv cannot be
     }
 
 
@@ -391,6 +394,11 @@ def c2pa_manifest_definition(info: OutputInfo, title: str, mime: str) -> dict[st
             },
         ],
     }
+
+
+def c2pa_binds(path: str | os.PathLike[str]) -> bool:
+    """Whether c2pa-python can embed Content Credentials in a file of this type (not Matroska)."""
+    return Path(path).suffix.lower() in MIME
 
 
 def sign_c2pa(path: str | os.PathLike[str], info: OutputInfo, title: str | None = None, suffix: str | None = None,

@@ -335,7 +335,9 @@ def verify_sequence(target: str | os.PathLike[str], max_frames: int = 48) -> Any
         csig = C2paSignal(False, False, None, False, None, (), f"{fmt.upper() if fmt else 'this format'} frames have no C2PA binding")
     output_id = r.output_id or tag_id or (msig.output_id if msig.found else None)
     marked = wsig.found or tsig.found or msig.found
-    return VerifyReport(str(pattern), "sequence", marked, output_id, wsig, tsig, msig, csig)
+    listed_here = (msig.manifest or {}).get("files_listed_here", 0) if msig.present else 0
+    altered = bool(msig.found and listed_here and not msig.sha256_matches)  # a listed frame changed or went missing
+    return VerifyReport(str(pattern), "sequence", marked, output_id, wsig, tsig, msig, csig, altered=altered)
 
 
 def now_iso() -> str:

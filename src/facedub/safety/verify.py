@@ -5,9 +5,12 @@
 * tags — container metadata / PNG text / JPEG comment naming facedub and the output id.
 * manifest — ``<file>.facedub.json`` beside the file; counts when it names this file's
   sha256 or the output id found in the pixels or tags.
-* C2PA — embedded Content Credentials and their validation state.
+* C2PA — embedded Content Credentials and their validation state (MP4, MOV, PNG, JPEG;
+  an FFV1 .mkv has no C2PA binding, so its manifest's sha256 is its integrity check).
 
-``marked`` is true when any of them is found.
+``marked`` is true when any of them is found. ``altered`` is true when a manifest beside the
+file belongs to it (same output id as the pixels or tags) but lists another sha256: the file
+was changed after facedub wrote it (the CLI exits 3).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class VerifyReport:
     manifest: ManifestSignal
     c2pa: C2paSignal
     pristine: bool = False  # a facedub dataset's real clip (no face replaced), not a swap
+    altered: bool = False  # its own manifest lists another sha256: changed after facedub wrote it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +87,8 @@ class VerifyReport:
     def summary_lines(self) -> list[str]:
         w, t, m, c = self.watermark, self.tags, self.manifest, self.c2pa
         what = "pristine facedub dataset clip (real footage, no face replaced)" if self.pristine else "facedub output" if self.marked else "no facedub mark found"
-        lines = [f"{self.path}: {what}" + (f" (output id {self.output_id})" if self.output_id else "")]
+        lines = [f"{self.path}: {what}" + (f" (output id {self.output_id})" if self.output_id else "")
+                 + (": ALTERED since facedub wrote it (its sha256 is not the one its manifest lists)" if self.altered else "")]
         lines.append(
             f"  watermark: {'found' if w.found else 'not found'}"
             + (f", output id {w.output_id}" if w.output_id else "")
@@ -163,11 +168,13 @@ def verify_file(path: str | os.PathLike[str], max_frames: int = 48) -> VerifyRep
 
     man = prov.read_manifest(path)
     mp = prov.manifest_path(path)
+    altered = False
     if man is not None:
         sha_ok = man.get("output_sha256") == sha256_file(path)
         known_ids = {x for x in (r.output_id, tag_id, cs.output_id) if x}
         mfound = sha_ok or man.get("output_id") in known_ids
         msig = ManifestSignal(mfound, True, str(mp), man.get("output_id"), sha_ok, man)
+        altered = mfound and not sha_ok
     else:
         msig = ManifestSignal(False, mp.exists(), str(mp), None, False, None)
 
@@ -180,4 +187,4 @@ def verify_file(path: str | os.PathLike[str], max_frames: int = 48) -> VerifyRep
     else:
         said = tags.get(prov.TAG_KIND) == prov.PRISTINE or (msig.found and (msig.manifest or {}).get("kind") == prov.PRISTINE)
         pristine = bool(said and not (csig.found and cs.ai_generated))
-    return VerifyReport(str(path), kind, marked, output_id, wsig, tsig, msig, csig, pristine)
+    return VerifyReport(str(path), kind, marked, output_id, wsig, tsig, msig, csig, pristine, altered)
