@@ -191,7 +191,7 @@ def _definitions() -> list[Option]:
         o("--preset", (_CONVERT,), "preset", choices=cc.PRESETS,
           help="x264 speed preset, ultrafast … veryslow: faster presets make bigger files at the same quality (default %(default)s)"),
         o("--codec", (_CONVERT,), "codec", choices=cc.CODECS,
-          help="a video --out's codec: h264 (8-bit, .mp4/.mov) or prores4444 (10-bit 4:4:4 .mov master; from 16-bit or float plates without an 8-bit step) (default %(default)s)"),
+          help="a video --out's codec: h264 (8-bit, .mp4/.mov), prores4444 (10-bit 4:4:4 .mov master) or ffv1 (lossless RGB .mkv, 16-bit from plates; no C2PA binding: verify checks the manifest's sha256); from 16-bit or float plates without an 8-bit step (default %(default)s)"),
         o("--c2pa-frames", (_CONVERT,), "c2pa_frames", action="store_true",
           help="image sequences: also sign every PNG/TIFF frame with C2PA Content Credentials (about 0.1-0.2 s a 1080p frame; a signature is never the same twice, so chunks of a shot are then no longer bit-identical to one run; EXR and DPX have no C2PA binding)"),
         o("--precision", (_CONVERT, _TRAIN), "precision", choices=PRECISIONS,
