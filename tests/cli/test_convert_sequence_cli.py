@@ -231,6 +231,31 @@ def test_convert_a_video_to_a_prores_master(shared_data, tiny_model, tmp_path, c
     assert not (tmp_path / "m.mp4").exists()
 
 
+def test_convert_a_video_to_an_ffv1_mkv(shared_data, tiny_model, tmp_path, capsys):
+    """'facedub convert clip.mp4 --out master.mkv --codec ffv1': a lossless FFV1 Matroska file
+    with the sound copied, that verify finds marked (watermark, tags, manifest; no C2PA, which
+    Matroska has no binding for); ffv1 into a .mov is one line, exit 2."""
+    import json
+
+    import av
+
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    mkv = tmp_path / "master.mkv"
+    rc = main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(mkv), "--codec", "ffv1", "--max-frames", "8", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["kind"] == "video" and s["frames"] == 8
+    with av.open(str(mkv)) as c, av.open(str(clip)) as src:
+        assert c.streams.video[0].codec_context.name == "ffv1"
+        assert len(c.streams.audio) == len(src.streams.audio) == 1  # the AAC copied into Matroska
+    assert main(["verify", str(mkv), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["watermark"]["found"] and r["tags"]["found"] and r["manifest"]["sha256_matches"] and not r["c2pa"]["present"] and not r["altered"]
+    assert main(["--quiet", "convert", str(clip), "--model", str(tiny_model), "--out", str(tmp_path / "m.mov"), "--codec", "ffv1"]) == 2
+    _error(capsys, "m.mov", "name the output .mkv")
+    assert not (tmp_path / "m.mov").exists()
+
+
 def test_convert_a_range_of_a_video_into_a_sequence(shared_data, tiny_model, tmp_path, capsys):
     """'facedub convert clip.mp4 --out out/shot.%04d.png --frames 100-109' on a shared clip
     (read in place): files numbered by the video's frame index, just the range, one JSON
