@@ -147,7 +147,7 @@ def _definitions() -> list[Option]:
             "frame number), of a video by frame index from 0 (e.g. 0-99). A range renders exactly as inside a whole-shot "
             "run (the frames before it warm the filters up), so a render farm can split a shot into chunks: into a "
             "sequence --out (a video's frames numbered by index) the chunks' files are bit-identical to one run's. "
-            "A range into a video --out is a trimmed render without the sound; video chunks are not meant to be "
+            "A range into a video --out is a trimmed render from time 0 with the sound of its frames; video chunks are not meant to be "
             "joined bit-exactly (each is encoded on its own): use a sequence --out for farm chunks. (For a video, "
             "--frames N alone is still read as the older spelling of --max-frames N)")),
         o("--every", (_EXTRACT, _SWAP), "every", type=int, metavar="N", lo=1,
