@@ -603,9 +603,10 @@ def test_prores_master_from_float_plates_is_display_referred(tmp_path):
         assert np.all(got[4:10, 4:12] >= 65535 - 8 * 257)  # the highlight above 1.0: white (less the mark)
 
 
-def _blob_video(path, frames, h=64, w=96, gone=(), start_pts=50, fps=25, audio=False):
+def _blob_video(path, frames, h=64, w=96, gone=(), start_pts=50, fps=25, audio=False, audio_start=0.0):
     """The blob shot of :func:`_blob_plates` as an H.264 MP4 with B-frames (bf=2, a keyframe
-    every 24 frames) whose first timestamp is 2 s; optionally a sine tone beside it."""
+    every 24 frames) whose first timestamp is 2 s; optionally a sine tone beside it (from
+    ``audio_start`` seconds)."""
     import av
     from fractions import Fraction
 
@@ -635,7 +636,7 @@ def _blob_video(path, frames, h=64, w=96, gone=(), start_pts=50, fps=25, audio=F
             t = np.arange(48000 * len(frames) // fps) / 48000.0
             for k in range(0, len(t), 1024):
                 af = av.AudioFrame.from_ndarray((0.2 * np.sin(2 * np.pi * 440 * t[k:k + 1024]))[None].astype(np.float32), format="fltp", layout="mono")
-                af.sample_rate, af.pts = 48000, k
+                af.sample_rate, af.pts = 48000, k + int(round(audio_start * 48000))
                 for p in a.encode(af):
                     c.mux(p)
             for p in a.encode():
@@ -682,24 +683,31 @@ def test_three_chunks_of_a_video_are_bit_identical_to_one_run(tmp_path, identity
     assert hashes() == one_run
 
 
-def test_a_video_range_into_a_video_is_a_trimmed_render_without_sound(tmp_path):
+def test_a_video_range_into_a_video_is_a_trimmed_render_with_its_sound(tmp_path):
     """--frames 30-49 of a video with sound into an MP4: just those 20 frames, starting at
     time 0, the pictures of frames 30-49 (checked against a sequence render of the same range),
-    the sound left out with a note."""
+    and the sound of those frames: the source's AAC packets that start in the frames' times
+    3.2-4.0 s (video and sound start at 2 s), unchanged and moved 3.2 s earlier (in sync)."""
     import av
 
-    from facedub.progress import RecordingReporter
-
-    video = _blob_video(tmp_path / "shot.mp4", range(60), audio=True)
-    rep = RecordingReporter()
+    video = _blob_video(tmp_path / "shot.mp4", range(60), audio=True, audio_start=2.0)
     out = tmp_path / "trim.mp4"
-    s = convert_video(video, helpers.InvertNet(), out, ConvertConfig(batch=8, frame_range=(30, 49)), rep, detector=BlobDetector())
-    assert (s.kind, s.frames, s.swapped, s.audio) == ("video", 20, 20, False)
-    assert any("frames 30-49 written without the sound" in n for n in rep.notes)
+    s = convert_video(video, helpers.InvertNet(), out, ConvertConfig(batch=8, frame_range=(30, 49)), detector=BlobDetector())
+    assert (s.kind, s.frames, s.swapped, s.audio) == ("video", 20, 20, True)
+    with av.open(str(video)) as c:
+        src = {round(float(p.pts * p.time_base) * 48000): bytes(p) for p in c.demux(audio=0) if p.size}  # by sample
     with av.open(str(out)) as c:
-        assert not c.streams.audio
+        (a,) = c.streams.audio
+        got = [(float(p.pts * p.time_base), bytes(p), float(p.duration * p.time_base)) for p in c.demux(a) if p.size]
+    with av.open(str(out)) as c:
         frames = list(c.decode(video=0))
     assert len(frames) == 20 and frames[0].time == pytest.approx(0.0, abs=1e-3)
+    assert 0.0 <= got[0][0] < 1024 / 48000  # the first packet starting at 3.2 s or after (one AAC packet is 21 ms)
+    assert got[-1][0] + got[-1][2] == pytest.approx(0.8, abs=0.022)  # ends with frame 49 (within one AAC packet)
+    for t, data, _ in got:  # each packet is the source's at t + 3.2 s, byte for byte, within 1 ms
+        # (MP4 stores the audio track's start in an edit list in milliseconds: 15.3 ms reads back as 15)
+        at = min(src, key=lambda k: abs(k - (t * 48000 + 153600)))
+        assert abs(at - (t * 48000 + 153600)) <= 48 and src[at] == data
     convert_video(video, helpers.InvertNet(), str(tmp_path / "seq" / "f.%04d.png"), ConvertConfig(batch=8, frame_range=(30, 49)), detector=BlobDetector())
     assert sorted(p.name for p in (tmp_path / "seq").glob("*.png"))[0] == "f.0030.png"
     for k in (0, 19):  # the same picture as the sequence's frame (up to H.264's loss)

@@ -329,6 +329,18 @@ def _check_codec(codec: str, out: str | os.PathLike[str], kind: str, sequence_ou
 
 
 
+def _trimmed_audio_window(reader: Any, span: "sequence_out.Span") -> tuple[float, float]:
+    """(start, end) seconds on the video's clock of the frames a trimmed render writes: from
+    the first written frame's timestamp to the next frame's after the last (or one frame
+    duration after it, at the end of the video). The audio packets starting inside are copied."""
+    pts = reader.frame_pts()
+    tb = reader.time_base
+    first, last = span.write
+    start = float(pts[first] * tb)
+    end = float(pts[last + 1] * tb) if last + 1 < len(pts) else float(pts[last] * tb) + 1.0 / float(reader.fps)
+    return start, end
+
+
 def _make_detector(video_mode: bool) -> Any:
     from facedub.faces.detect import FaceDetector
 
@@ -445,11 +457,8 @@ def convert_video(
 
                 tmp = stack.enter_context(atomic_path(Path(out)))
                 audio = kind == "video" and reader.has_audio
-                if audio and config.frame_range is not None:
-                    # A trimmed render: the sound is left out rather than cut at packet
-                    # boundaries that would not match the frames (a player or editor lines it up).
-                    audio = False
-                    warnings.append(f"{target}: frames {span.write[0]}-{span.write[1]} written without the sound (a range of a video is a trimmed render; take the sound from the original)")
+                # A trimmed render (a range of a video, written from time 0) takes the sound of its frames.
+                window = _trimmed_audio_window(reader, span) if audio and config.frame_range is not None else None
                 sink = VideoWriter(
                     tmp,
                     reader.width,
@@ -464,6 +473,7 @@ def convert_video(
                     timed=kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
                     codec=config.codec,
                     bits=16 if seq_in else 8,  # FFV1 from plates: 16-bit RGB, no 8-bit step
+                    audio_window=window,
                 )
                 if seq_in and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
                     sink = sequence_out.VideoMasterSink(sequence_out.SequencePlates(reader), ctx, sink)
@@ -520,7 +530,7 @@ def convert_video(
         width=reader.width,
         height=reader.height,
         fps=fps,
-        audio=bool(kind == "video" and reader.has_audio and outputs is None and config.frame_range is None),  # a trimmed render leaves it out
+        audio=bool(kind == "video" and reader.has_audio and outputs is None),
         seconds=seconds,
         frames_per_second=counts["frames"] / seconds if seconds > 0 else 0.0,
         jitter_raw=jr,

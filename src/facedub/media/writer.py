@@ -69,7 +69,12 @@ class VideoWriter:
     """Write frames to an H.264 file; copy ``audio_from``'s audio and subtitle streams unchanged.
 
     ``audio_duration`` (seconds) limits the copied packets (used when only the first frames
-    of a video are converted); ``None`` copies them all. ``timed=True`` makes the video
+    of a video are converted); ``None`` copies them all. ``audio_window=(start, end)``
+    (seconds on ``audio_from``'s clock, used with ``timed``) copies only the packets that start
+    in it, moved earlier by ``start``: a trimmed render whose first frame is written at time 0
+    (``time=t - start``) keeps its sound in sync, the packets unchanged; at most one audio
+    packet (about 21 ms of AAC at 48 kHz) is missing at each end, as in any cut without
+    re-encoding. ``timed=True`` makes the video
     stream's time base fine enough for per-frame timestamps (``write(rgb, time=...)``);
     without it, a ``time`` given to ``write`` is rounded to the 1/fps grid.
     ``notes`` lists what the writer did that a user may want to know (padding, streams left out).
@@ -91,6 +96,7 @@ class VideoWriter:
         timed: bool = False,
         codec: str = "h264",
         bits: int = 8,
+        audio_window: tuple[float, float] | None = None,
     ) -> None:
         import av
 
@@ -127,6 +133,7 @@ class VideoWriter:
         self.fps = _fraction(fps)
         self.frames = 0
         self._audio_duration = audio_duration
+        self._window = audio_window
         self._timed = bool(timed)
         self._last_pts = -1
         self._pts_origin: int | None = None  # timed: shift applied so the first pts is >= 0
@@ -244,16 +251,25 @@ class VideoWriter:
             idx = pkt.stream.index
             t = float(pkt.pts * pkt.time_base) if pkt.pts is not None else float(pkt.dts * pkt.time_base)
             from_start = t - self._starts.get(idx, 0.0)
-            if limit is not None and from_start >= limit - 1e-6:
+            window = self._window
+            if window is not None and t < window[0] - 1e-6:
+                continue  # before the trimmed render's first frame
+            if (limit is not None and from_start >= limit - 1e-6) or (window is not None and t >= window[1] - 1e-6):
                 self._past_limit.add(idx)  # beyond the converted part
                 if len(self._past_limit) == len(self._copies):
                     self._packets = None  # every stream is done: leave the rest unread
                     return
                 continue
-            clock = t if self._timed else from_start
+            clock = (t - window[0] if window is not None else t) if self._timed else from_start
             if seconds is not None and clock > seconds:
                 self._pending = pkt
                 return
+            if window is not None:
+                shift = int(round(window[0] / pkt.time_base))  # the window's start becomes time 0
+                if pkt.pts is not None:
+                    pkt.pts -= shift
+                if pkt.dts is not None:
+                    pkt.dts -= shift
             pkt.stream = self._copies[idx]
             self._out.mux(pkt)
 
