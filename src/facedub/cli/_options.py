@@ -248,6 +248,17 @@ def _definitions() -> list[Option]:
           help="training augmentation: share of faces given the other person's colour statistics (default %(default)s; 0 = off). Not convert's --color, which picks how the pasted face is matched"),
         o("--no-warp", (_AUGMENT,), "warp", action="store_false", help="turn off the random grid warp of the inputs"),
         o("--no-flip", (_AUGMENT,), "flip", action="store_false", help="turn off random horizontal flips"),
+        o("--warp-off-share", (_AUGMENT,), "warp_off_share", type=float, metavar="F", lo=0, hi=1,
+          help="train the last share F of this session (steps or minutes) without the random warp, DeepFaceLab's sharpening practice (default %(default)s = warp throughout)"),
+        o("--ema", (_TRAIN,), "ema", type=float, metavar="D", lo=0, hi=1,
+          help="keep a moving average of the weights with decay D and save that for convert (default %(default)s = off; e.g. 0.999)"),
+        o("--lr-schedule", (_TRAIN,), "lr_schedule", choices=("constant", "cosine"),
+          help="learning rate over this session: constant (default %(default)s) or cosine (warm-up, then decay to 10 %%)"),
+        o("--warmup-steps", (_TRAIN,), "warmup_steps", type=int, metavar="N", lo=0, help="steps of linear learning-rate warm-up with --lr-schedule cosine (default %(default)s)"),
+        o("--eye-mouth-weight", (_TRAIN,), "eye_mouth_weight", type=float, metavar="W", lo=0, hi=100,
+          help="new models: extra loss weight on eye and mouth pixels (default: the architecture's; lite 2)"),
+        o("--hf-weight", (_TRAIN,), "hf_weight", type=float, metavar="W", lo=0, hi=100,
+          help="new models: weight of an L1 loss on the high-frequency band (image minus its blur), which pays for edges and texture (default: the architecture's, 0)"),
     ]
 
 

@@ -38,9 +38,10 @@ def register(subparsers: Any) -> None:
     for name in ("batch_size", "lr", "seed"):
         add(p, TrainConfig, name)
     p.add_argument("--resume", action="store_true", help="continue training the model in --out exactly where it stopped")
-    for name in ("preview_every", "save_every", "size", "coverage", "width", "precision", "threads", "device", "occlusion"):
+    for name in ("preview_every", "save_every", "size", "coverage", "width", "precision", "threads", "device", "occlusion",
+                 "ema", "lr_schedule", "warmup_steps", "eye_mouth_weight", "hf_weight"):
         add(p, TrainConfig, name)
-    for name in ("warp", "flip", "colour_match"):
+    for name in ("warp", "warp_off_share", "flip", "colour_match"):
         add(p, AugmentConfig, name)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)

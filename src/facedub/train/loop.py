@@ -15,6 +15,7 @@ DistributedDataParallel (gloo on CPU, NCCL on GPU); rank 0 writes all files.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import hashlib
 import math
@@ -23,7 +24,7 @@ import random
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ from facedub.train.preview import ROWS, plateaued, write_loss_curve, write_previ
 from facedub.faceset.store import faceset_dir
 
 PREVIEW_FACES = 4  # faces per preview row
+RAW_PREFIX = "raw."  # training-state tensors holding the raw weights when the saved ones are an EMA
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def _check_policy(source_fs: Faceset, target_fs: Faceset, source_path: str, target_path: str) -> dict[str, Any]:
@@ -222,7 +225,7 @@ def _plan(config: TrainConfig, source_fs: Faceset, target_fs: Faceset) -> _Plan:
             raise BadInput(f"{out}: the model has no training state to resume from")
         arch = meta_in["arch"]
         mcfg = config_of(meta_in)
-        for name in ("size", "coverage", "width"):
+        for name in ("size", "coverage", "width", "eye_mouth_weight", "hf_weight"):
             v = getattr(config, name)
             if v is not None and v != getattr(mcfg, name):
                 raise ModelMismatch(f"{out}: the model was trained with {name}={getattr(mcfg, name)}; cannot resume with {v}")
@@ -234,7 +237,9 @@ def _plan(config: TrainConfig, source_fs: Faceset, target_fs: Faceset) -> _Plan:
             raise BadInput(f"{out}: exists and is not a folder")
         arch = config.arch or DEFAULT_ARCH
         get_arch(arch)
-        mcfg = default_config(arch, size=config.size, coverage=config.coverage, width=config.width)
+        mcfg = default_config(
+            arch, size=config.size, coverage=config.coverage, width=config.width, eye_mouth_weight=config.eye_mouth_weight, hf_weight=config.hf_weight
+        )
         train_tensors = {}
     return _Plan(out, arch, mcfg, meta_in, train_tensors, int(config.batch_size or mcfg.batch_size), float(config.lr or mcfg.lr))
 
@@ -320,6 +325,9 @@ class _Run:
             load_state(net, plan.out, meta_in)
         self.net = net.to(device=device, memory_format=self.mf)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=(plan.mcfg.beta1, plan.mcfg.beta2))
+        # With config.ema: a moving average of the weights, which validation, previews and the
+        # saved weights use; the raw weights go into the training state so a resume continues them.
+        self.ema_net: nn.Module | None = copy.deepcopy(self.net) if config.ema > 0 else None
         self.sampler = Sampler({"source": src.train.shape[0], "target": tgt.train.shape[0]}, config.seed + 7919 * rank)
         self.history: dict[str, list[float]] = {k: [] for k in ("step", "source", "target", "val_step", "val_source", "val_target", "val_ssim_source", "val_ssim_target")}
         self.step = 0
@@ -342,6 +350,11 @@ class _Run:
     def restore(self, meta_in: dict[str, Any], train_tensors: dict[str, torch.Tensor]) -> None:
         """Continue where the saved model stopped: optimiser, sampler, random state, counters, history."""
         ts = meta_in["training_state"]
+        raw = {k[len(RAW_PREFIX):]: v for k, v in train_tensors.items() if k.startswith(RAW_PREFIX)}
+        if raw:  # saved with EMA: the weights file holds the average, the training state the raw weights
+            if self.ema_net is not None:
+                self.ema_net.load_state_dict(self.net.state_dict())
+            self.net.load_state_dict(raw)
         load_optimizer_state(self.opt, train_tensors, ts["optimizer"])
         for g in self.opt.param_groups:
             g["lr"] = self.lr
@@ -386,9 +399,48 @@ class _Run:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    def progress(self) -> float:
+        """Share of this session's length done before the current step (steps, else minutes)."""
+        c = self.config
+        if c.steps:
+            return self.run / c.steps
+        if c.minutes:
+            return min(1.0, (time.monotonic() - self.session_start) / (60.0 * c.minutes))
+        return 0.0
+
+    def lr_now(self) -> float:
+        """The learning rate of the current step (``lr_schedule``)."""
+        c = self.config
+        if c.lr_schedule != "cosine":
+            return self.lr
+        if self.run < c.warmup_steps:
+            return self.lr * (self.run + 1) / c.warmup_steps
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * self.progress())))
+
+    def update_ema(self) -> None:
+        if self.ema_net is None:
+            return
+        d = min(self.config.ema, (1 + self.step) / (10 + self.step))  # a short average while the run is young
+        with torch.no_grad():
+            for e, p in zip(self.ema_net.state_dict().values(), self.net.state_dict().values()):
+                if e.dtype.is_floating_point:
+                    e.lerp_(p, 1.0 - d)
+                else:
+                    e.copy_(p)
+
+    @property
+    def eval_net(self) -> nn.Module:
+        """The weights convert will use: the moving average when ``ema`` is on."""
+        return self.ema_net if self.ema_net is not None else self.net
+
     def one_step(self) -> tuple[float, float]:
         """One optimiser step on a batch of each identity; returns (source loss, target loss)."""
         src, tgt, size, aug, mcfg = self.src, self.tgt, self.mcfg.size, self.config.augment, self.mcfg
+        if aug.warp and aug.warp_off_share > 0 and self.progress() >= 1.0 - aug.warp_off_share:
+            aug = replace(aug, warp=False)  # the random draws stay the same; only the warp is left out
+        if self.config.lr_schedule != "constant":
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr_now()
         idx_s = self.sampler.take("source", self.batch)
         idx_t = self.sampler.take("target", self.batch)
         xs, ys, fs_, es, ks = (None if t is None else self.to_dev(t) for t in training_batch(src, tgt, idx_s, size, aug, self.sampler.gen))
@@ -400,11 +452,12 @@ class _Run:
         self.opt.zero_grad(set_to_none=True)
         (ls + lt).backward()
         self.opt.step()
+        self.update_ema()
         return float(ls.detach()), float(lt.detach())
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        net = self.net
+        net = self.eval_net
         net.eval()
         res: dict[str, float] = {}
         for name, data in (("source", self.src), ("target", self.tgt)):
@@ -431,7 +484,7 @@ class _Run:
 
     @torch.no_grad()
     def preview(self, path: Path) -> None:
-        net = self.net
+        net = self.eval_net
         net.eval()
         rows = []
         for face_side, dec_side in ROWS:
@@ -474,6 +527,8 @@ class _Run:
         opt_t, opt_js = optimizer_state(self.opt)
         smp_t, smp_js = self.sampler.state()
         tensors = {**opt_t, **smp_t, "rng.torch_cpu": torch.get_rng_state()}
+        if self.ema_net is not None:
+            tensors.update({RAW_PREFIX + k: v.detach().cpu() for k, v in self.net.state_dict().items()})
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i}"] = s
@@ -495,6 +550,9 @@ class _Run:
                 "device": self.device.type,
                 "augment": asdict(config.augment),
                 "occlusion": config.occlusion,
+                "ema": config.ema,
+                "lr_schedule": config.lr_schedule,
+                "warmup_steps": config.warmup_steps,
             },
             "facesets": {
                 "source": _faceset_record(self.source_fs, config.source, self.src),
@@ -514,7 +572,7 @@ class _Run:
             "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,
         }
-        save_checkpoint(self.out, self.net, meta, tensors)
+        save_checkpoint(self.out, self.eval_net, meta, tensors)
 
     def _should_stop(self, flag: dict[str, bool], deadline: float | None, reporter: Reporter) -> bool:
         """The length, the clock or a stop request; with several ranks, all stop together."""
@@ -643,6 +701,18 @@ def _check_options(c: TrainConfig) -> None:
         raise BadInput(f"--batch-size must be at least 1 (got {c.batch_size})")
     if c.lr is not None and not (0 < c.lr < 1):
         raise BadInput(f"--lr must be between 0 and 1 (got {c.lr})")
+    if not 0 <= c.ema < 1:
+        raise BadInput(f"--ema must be 0 (off) or in (0, 1), e.g. 0.999 (got {c.ema})")
+    if c.lr_schedule not in LR_SCHEDULES:
+        raise BadInput(f"--lr-schedule {c.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}")
+    if c.warmup_steps < 0:
+        raise BadInput(f"--warmup-steps must be 0 or more (got {c.warmup_steps})")
+    if not 0 <= c.augment.warp_off_share <= 1:
+        raise BadInput(f"--warp-off-share must be between 0 and 1 (got {c.augment.warp_off_share})")
+    for name in ("eye_mouth_weight", "hf_weight"):
+        v = getattr(c, name)
+        if v is not None and not (0 <= v <= 100):
+            raise BadInput(f"--{name.replace('_', '-')} must be between 0 and 100 (got {v})")
     if c.occlusion not in OCCLUSION_MODES:
         raise BadInput(f"--occlusion {c.occlusion!r}: choose from {', '.join(OCCLUSION_MODES)}")
     if c.preview_every < 0 or c.save_every < 0 or c.log_every < 1:

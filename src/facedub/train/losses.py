@@ -1,4 +1,4 @@
-"""Losses: L1, DSSIM and the mask loss, with extra weight on eyes and mouth.
+"""Losses: L1, DSSIM, an optional high-frequency L1 and the mask loss, with extra weight on eyes and mouth.
 
 All are means over pixels weighted by ``1 + eye_mouth_weight · eyes_mouth_mask`` (normalised
 by the weights' mean, so the scale does not change with the weighting), times the keep mask
@@ -45,6 +45,13 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean SSIM per image: [B]."""
     return ssim_map(a, b).mean((1, 2, 3))
+
+
+def high_band(x: torch.Tensor, window: int = 7, sigma: float = 1.0) -> torch.Tensor:
+    """x minus its Gaussian blur (σ 1 px), 'valid' border: the edges and texture a blurry
+    decoder loses and a plain L1 barely pays for."""
+    b = _blur(x, window, sigma)
+    return _crop_like(x, b) - b
 
 
 def _crop_like(w: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -105,6 +112,9 @@ def reconstruction_loss(
             kw = window_min(keep, ssim_window(pred.shape[-2], pred.shape[-1]))
             w2 = kw if w is None else _crop_like(w, kw) * kw
         loss = loss + cfg.dssim_weight * weighted_mean((1 - ssim_map(pred, target)) / 2, w2)
+    if getattr(cfg, "hf_weight", 0.0):
+        w3 = w if keep is None else (keep if w is None else w * keep)
+        loss = loss + cfg.hf_weight * weighted_mean((high_band(pred) - high_band(target)).abs(), w3)
     if pred_mask is not None and face_mask is not None and cfg.mask_weight:
         goal = face_mask if keep is None else face_mask * keep
         loss = loss + cfg.mask_weight * (pred_mask.float() - goal).abs().mean()
