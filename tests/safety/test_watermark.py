@@ -89,6 +89,61 @@ def test_face_gets_the_energy_and_the_plate_decides_outside_it():
     np.testing.assert_array_equal(w.embed(plate, face=face, plate=plate), w.embed(plate))
 
 
+def test_a_big_face_carries_the_mark_and_leaves_a_flat_plate_untouched():
+    """A large frame whose face covers FACE_TILES tiles or more: nothing on the flat wall around
+    it, the face's full share inside; a smaller face still leaves the plate its ±1."""
+    plate = _flat_plate(seed=2)
+    yy, xx = np.mgrid[0:512, 0:512]
+    w = wm.Watermarker(OID)
+    for r, plate_marked in ((150, False), (90, True)):
+        inside = (xx - 256) ** 2 + (yy - 256) ** 2 < r**2
+        pasted = plate.copy()
+        pasted[inside] = 255 - pasted[inside]
+        out = w.embed(pasted, face=_circle(256, 256, r), plate=plate)
+        d = np.abs(out.astype(int) - pasted)
+        outside = (xx - 256) ** 2 + (yy - 256) ** 2 > (r + 8) ** 2
+        assert d[outside].max() == (1 if plate_marked else 0), r
+        core = (xx - 256) ** 2 + (yy - 256) ** 2 < (r - 20) ** 2
+        assert d[core].mean() >= 0.9 * wm.LARGE_AMPLITUDES.face
+    # Detail beside a big face keeps a trace: ±1, never the plate's own ±2.
+    import cv2
+
+    grain = cv2.GaussianBlur(np.random.default_rng(3).normal(0, 60, (512, 512)).astype(np.float32), (0, 0), 1.0)
+    busy = np.clip(plate.astype(np.float32) + grain[:, :, None], 0, 255).astype(np.uint8)
+    inside = (xx - 256) ** 2 + (yy - 256) ** 2 < 150**2
+    pasted = busy.copy()
+    pasted[inside] = 255 - pasted[inside]
+    d = np.abs(w.embed(pasted, face=_circle(256, 256, 150), plate=busy).astype(int) - pasted)
+    far = (xx - 256) ** 2 + (yy - 256) ** 2 > 160**2
+    assert d[far].max() == wm.LARGE_AMPLITUDES.beside_face[1] < wm.LARGE_AMPLITUDES.textured  # type: ignore[index]
+    assert np.abs(w.embed(busy).astype(int) - busy)[far].max() == wm.LARGE_AMPLITUDES.textured
+
+
+def test_a_big_face_alone_reads_after_crf28():
+    """The plate around a big face carries nothing: the face alone must survive convert's
+    default CRF and then a CRF-28 re-encode, voted over a short clip."""
+    from facedub.convert.config import ConvertConfig
+
+    tex = textured_frames(16, (512, 512), seed=7)
+    yy, xx = np.mgrid[0:512, 0:512]
+    frames, faces = [], []
+    for i, t in enumerate(tex):
+        f = _flat_plate(seed=20 + i)
+        cx, cy = 256 + 12 * np.sin(i / 4), 250 + 8 * np.cos(i / 5)
+        face = _circle(cx, cy, 125)
+        disc = (xx - cx) ** 2 + (yy - cy) ** 2 < 125**2
+        f[disc] = t[disc]
+        frames.append(f)
+        faces.append(face)
+    w = wm.Watermarker(OID)
+    assert wm.carries_mark(wm.face_cells(faces[0], (128, 128)))
+    marked = [w.embed(f, face=p) for f, p in zip(frames, faces)]
+    away = (xx < 100) | (xx > 412)
+    assert all(np.array_equal(m[away], f[away]) for m, f in zip(marked, frames))  # a flat plate: untouched
+    out = reencode(marked, ConvertConfig().crf)
+    _ok(wm.decode(reencode(out, 28)))
+
+
 def test_detection_after_crf28_on_generated_clip_with_a_face():
     """Convert's case: a mostly flat plate (little mark) with a moving face (most of it)."""
     frames, faces = [], []

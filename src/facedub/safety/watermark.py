@@ -14,8 +14,11 @@ original frame size or block grid, and embeds with two saturating adds per frame
 * Shaping (a clean plate): each cell's amplitude follows the plate — ±1 level on flat parts
   of a large frame (a wall, sky), more where detail hides it, most inside the pasted face
   (convert passes the face's landmarks and the frame before the paste; cells the paste left
-  unchanged, such as an occluder kept in front of the face, get no face share). The earlier
-  version added the same ±3..5 levels everywhere; ``Watermarker(strength=n)`` still does.
+  unchanged, such as an occluder kept in front of the face, get no face share). In a frame of
+  480 px or more whose pasted face covers at least :data:`FACE_TILES` tiles, the face carries
+  the mark on its own terms and the plate around it gets less: nothing on flat parts, ±1 in
+  detail. The earlier version added the same ±3..5 levels everywhere;
+  ``Watermarker(strength=n)`` still does.
 * Decoding: high-pass the luma, weight each pixel by the inverse of its neighbourhood's
   detail (whitening: quiet pixels carry the mark with less interference), estimate the tile
   period from the autocorrelation (this gives the scale after any resize), fold the frame
@@ -212,12 +215,23 @@ class Amplitudes:
     flat: float  # a flat cell of the plate (sky, a wall, skin): little, grain shows there
     textured: float  # a cell in detail (hair, foliage, fabric), which hides the mark
     face: float  # inside the swapped face (the convert pipeline passes its landmarks)
+    # (flat, textured) for the plate of a frame whose pasted face is big enough to carry the
+    # mark alone (:data:`FACE_TILES`); None: the plate keeps ``flat`` / ``textured``.
+    beside_face: tuple[float, float] | None = None
 
 
 # By the frame's short side: small frames have fewer tiles to spread the payload over.
-LARGE_AMPLITUDES = Amplitudes(flat=1.0, textured=2.0, face=5.0)  # ≥ LARGE_SIDE
+# Large frames with a big face: ±7 in the face and 0 / ±1 on the plate read after a CRF-28
+# re-encode, a 0.5× downscale and a 10 % crop of a CRF-15 output (512² shared clips, face ≈
+# 2.3–3 tiles; ±6 missed the CRF-28 re-encode once); the plate outside the face then differs
+# from the input by what the codec changes (BENCHMARKS.md, 'safety').
+LARGE_AMPLITUDES = Amplitudes(flat=1.0, textured=2.0, face=7.0, beside_face=(0.0, 1.0))  # ≥ LARGE_SIDE
 MEDIUM_AMPLITUDES = Amplitudes(flat=2.0, textured=3.0, face=5.0)  # MEDIUM_SIDE..LARGE_SIDE
 SMALL_AMPLITUDES = Amplitudes(flat=3.0, textured=5.0, face=6.0)  # below MEDIUM_SIDE
+# Tiles' worth of face cells (face weight above one half) from which a face carries the mark
+# and the plate gets ``beside_face``: every cell of the tile then recurs inside the face twice
+# on average, also after a 10 % crop.
+FACE_TILES = 2.0
 # Texture measure (luma levels, RMS detail around a cell) at which a cell starts to count as
 # textured, and the further rise over which it becomes fully textured.
 TEXTURE_FROM = 5.0
@@ -269,6 +283,12 @@ def face_cells(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.GaussianBlur(inner, (0, 0), 0.8) * hull
 
 
+def carries_mark(face_weight: np.ndarray) -> bool:
+    """Whether a face with these per-cell weights (:func:`face_cells`) is big enough to carry
+    the mark without the plate's help: :data:`FACE_TILES` tiles' worth of cells or more."""
+    return int(np.count_nonzero(face_weight > 0.5)) >= FACE_TILES * GRID * GRID
+
+
 PASTED_LEVELS = 1.0  # mean luma change in a cell above which the cell counts as pasted
 
 
@@ -290,7 +310,8 @@ class Watermarker:
 
     The mark is shaped per frame (:func:`amplitudes_for`): weak on flat parts of the plate,
     stronger where the plate has detail to hide it, strongest inside the swapped face when its
-    landmarks are given. ``embed`` costs a texture measure at cell resolution and two
+    landmarks are given (and, in a large frame with a big face, weaker still on the plate
+    around it: :data:`FACE_TILES`). ``embed`` costs a texture measure at cell resolution and two
     saturating adds (≈1–2 ms at 512²). ``strength`` = a fixed number of levels gives the
     uniform mark facedub wrote before the shaping (kept for comparisons); the decoder reads both.
     """
@@ -327,11 +348,16 @@ class Watermarker:
         h, w = plate.shape[:2]
         a = amplitudes_for(h, w)
         t = np.clip((texture(plate) - TEXTURE_FROM) / TEXTURE_SPAN, 0.0, 1.0)
-        amp = a.flat + (a.textured - a.flat) * t
+        f = None
+        flat, textured = a.flat, a.textured
         if face is not None:
-            f = face_cells(face, amp.shape)
+            f = face_cells(face, t.shape)
             if pasted is not None:
                 f = f * pasted
+            if a.beside_face is not None and carries_mark(f):
+                flat, textured = a.beside_face
+        amp = flat + (textured - flat) * t
+        if f is not None:
             amp = amp * (1.0 - f) + a.face * f
         return amp
 
