@@ -134,19 +134,20 @@ def test_swap_runs_the_content_gate_once_per_file(pair: dict[str, Path], capsys:
 @pytest.mark.slow
 def test_swap_occlusion_reaches_training(pair: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """`swap --occlusion auto` keeps occluders in front at convert time and leaves them out of
-    the training loss too (the same mask in both, as the issue asks); off stays off."""
+    the training loss too (the same mask in both, as the issue asks); off stays off. --device
+    and --precision reach training as well as convert."""
     import facedub.train as train_pkg
 
-    seen: list[str] = []
+    seen: list[tuple[str, str | None, str]] = []
     real = train_pkg.train
-    monkeypatch.setattr(train_pkg, "train", lambda cfg, *a, **k: seen.append(cfg.occlusion) or real(cfg, *a, **k))
-    for mode in ("auto", "off"):
+    monkeypatch.setattr(train_pkg, "train", lambda cfg, *a, **k: seen.append((cfg.occlusion, cfg.device, cfg.precision)) or real(cfg, *a, **k))
+    for mode, extra in (("auto", ["--device", "cpu", "--precision", "fp32"]), ("off", [])):
         out = pair["dir"] / f"occl-{mode}.mp4"
         argv = [
             "--quiet", "swap", "--source", str(pair["source"]), "--target", str(pair["target"]), "--out", str(out),
             "--source-consent", str(pair["source_consent"]), "--target-consent", str(pair["target_consent"]),
-            "--arch", "lite", "--steps", "1", "--max-frames", "24", "--no-eval", "--occlusion", mode,
+            "--arch", "lite", "--steps", "1", "--max-frames", "24", "--no-eval", "--occlusion", mode, *extra,
         ]
         assert main(argv) == 0, capsys.readouterr().err
         assert out.is_file()
-    assert seen == ["auto", "off"]
+    assert seen == [("auto", "cpu", "fp32"), ("off", None, "auto")]

@@ -295,6 +295,8 @@ def _run_in_project(config: SwapConfig, reporter: Reporter, project: Any, out: P
                 minutes=minutes,
                 resume=meta is not None,
                 occlusion=config.convert.occlusion,  # what convert keeps in front of the face teaches no decoder either
+                device=config.convert.device,  # one --device / --precision for both stages
+                precision=config.convert.precision,
             ),
             reporter,
         )
