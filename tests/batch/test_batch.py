@@ -250,6 +250,53 @@ def test_a_two_worker_ray_cluster_writes_the_same_files_as_one_machine(two_jobs,
     assert _outputs(tmp_path) == one_machine
 
 
+@needs_ray
+def test_a_video_into_a_sequence_fans_out_by_frame_range_and_equals_one_machine(shared_data, tmp_path, capsys):
+    """A video target whose output is an image sequence: on this machine one conversion, on
+    a 2-worker local Ray cluster three frame-range tasks (frames 0-7, 8-15, 16-23 by index, of
+    the first 24 given by max_frames); every plate and matte file is byte-identical, and the
+    verify stage reads the first written frame."""
+    _consents(tmp_path)
+    _model(tmp_path / "m")
+    jobs = tmp_path / "jobs.toml"
+    clip = shared_data / "synthetic" / "aiface1" / "speech_256.mp4"
+    jobs.write_text(f"""
+[[jobs]]
+name = "take"
+model = "m"
+source_consent = "src.json"
+target_consent = "tgt.json"
+target = "{clip}"
+out = "out1/shot.%04d.png"
+matte_out = "matte1/shot.%04d.png"
+max_frames = 24
+chunk_frames = 8
+visible_label = false
+[jobs.convert]
+precision = "fp32"
+batch = 4
+""")
+
+    def outputs():
+        return {f"{d}/{f.name}": _sha(f) for d in ("out1", "matte1") for f in sorted((tmp_path / d).glob("shot.*.png"))}
+
+    assert main(["--quiet", "batch", str(jobs), "--json"]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert here["results"][0]["status"] == "done"
+    one_machine = outputs()
+    assert len(one_machine) == 48 and "out1/shot.0000.png" in one_machine and "matte1/shot.0023.png" in one_machine
+    st = json.loads((tmp_path / "jobs.state" / "take.json").read_text())
+    assert st["stages"]["convert"]["chunks"] == [] and st["stages"]["verify"]["file"].endswith("shot.0000.png")
+    _clear(tmp_path)
+    assert main(["--quiet", "batch", str(jobs), "--cluster", "local:2", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["where"] == "a local Ray instance with 2 workers" and s["results"][0]["status"] == "done"
+    st = json.loads((tmp_path / "jobs.state" / "take.json").read_text())
+    assert sorted(st["stages"]["convert"]["chunks"]) == [[0, 7], [8, 15], [16, 23]]
+    assert st["stages"]["verify"]["watermark"]
+    assert outputs() == one_machine
+
+
 # ---------------------------------------------------------------------------------------
 # facedub dataset --cluster
 # ---------------------------------------------------------------------------------------

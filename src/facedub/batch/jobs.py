@@ -57,7 +57,7 @@ class BatchOptions:
     model: str | None = None  # a trained model folder: the job only converts (no extraction, no training)
     matte_out: str | None = None  # an image-sequence target: the paste's alpha as a sequence
     face_out: str | None = None  # an image-sequence target: the swapped face layer as a sequence
-    chunk_frames: int = 100  # an image-sequence target on a cluster: frames per conversion task
+    chunk_frames: int = 100  # on a cluster, an image-sequence target or output: frames per conversion task
     gpus: float = 0.0  # GPUs the training task asks the cluster for (a Ray resource hint)
 
     def __post_init__(self) -> None:
@@ -83,6 +83,14 @@ class Job:
         from facedub.convert.sequence_out import names_sequence
 
         return names_sequence(self.swap.target)
+
+    @property
+    def sequence_out(self) -> bool:
+        """The output is an image sequence (``shot.%04d.png``): a video target's conversion can
+        be split into frame ranges too (frames numbered by index; every chunk as in one run)."""
+        from facedub.convert.sequence_out import names_sequence
+
+        return names_sequence(self.swap.out)
 
 
 @dataclass(frozen=True)

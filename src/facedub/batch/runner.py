@@ -2,9 +2,9 @@
 
 A job's stages are those of ``facedub swap`` (:mod:`facedub.swap`), called through the same
 stage functions and config dataclasses: extract the source and the target (two independent
-calls), train (one call, on one worker), convert (one call per target file; an image-sequence
-target on a cluster: one call per frame range, which convert renders exactly as in one run,
-warm-up included), verify, and evaluate. A job that names a trained ``model`` only converts
+calls), train (one call, on one worker), convert (one call per target file; on a cluster, an
+image-sequence target, or a video target written as an image sequence, is one call per frame
+range, which convert renders exactly as in one run, warm-up included), verify, and evaluate. A job that names a trained ``model`` only converts
 and verifies.
 
 State: ``<state folder>/<job name>.json``, rewritten atomically after every stage (and every
@@ -283,7 +283,7 @@ def _full_swap(job: Job, ex: Executor, state: _State, notes: _Notes, skipped: li
 
         _convert(job, ex, state, notes, skipped, chunked, str(project.model_dir))
         _verify(job, ex, state, skipped)
-        if cfg.evaluate and not job.sequence and Path(cfg.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        if cfg.evaluate and not job.sequence and not job.sequence_out and Path(cfg.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
             _evaluate(job, ex, state, notes, skipped, project, out, target)
     finally:
         lock.release()
@@ -300,14 +300,28 @@ def _convert_only(job: Job, ex: Executor, state: _State, notes: _Notes, skipped:
 
 
 def _ranges(job: Job, config: Any) -> list[tuple[int, int]]:
-    """The frame ranges of an image-sequence target's conversion tasks."""
-    from facedub.media import sequence as seqmod
+    """The frame ranges of the conversion tasks: of an image-sequence target in its own
+    numbering, of a video target (into a sequence) by frame index from 0, the first
+    ``max_frames`` of it when that is set."""
+    if job.sequence:
+        from facedub.media import sequence as seqmod
 
-    pattern = seqmod.parse_pattern(job.swap.target)
-    frames = seqmod.frames_on_disk(pattern) if pattern is not None and pattern.format is not None else []
-    if not frames:
-        raise BadInput(f"{job.swap.target}: no files of the sequence found")
-    lo, hi = config.frame_range if config.frame_range is not None else (frames[0], frames[-1])
+        pattern = seqmod.parse_pattern(job.swap.target)
+        frames = seqmod.frames_on_disk(pattern) if pattern is not None and pattern.format is not None else []
+        if not frames:
+            raise BadInput(f"{job.swap.target}: no files of the sequence found")
+        first, last = frames[0], frames[-1]
+    else:
+        from facedub.media.reader import open_single
+
+        reader = open_single(Path(job.swap.target))
+        if reader.kind != "video":
+            raise BadInput(f"{job.swap.target}: an image target has one frame; its output cannot be an image sequence")
+        count = len(reader.frame_pts())  # demuxed timestamps, as convert indexes the frames
+        if count == 0:
+            raise BadInput(f"{job.swap.target}: video holds no frames")
+        first, last = 0, count - 1 if config.max_frames is None else min(count, config.max_frames) - 1
+    lo, hi = config.frame_range if config.frame_range is not None else (first, last)
     step = job.options.chunk_frames
     return [(a, min(hi, a + step - 1)) for a in range(lo, hi + 1, step)]
 
@@ -323,14 +337,16 @@ def _convert(job: Job, ex: Executor, state: _State, notes: _Notes, skipped: list
     st = state.stages.get("convert") or {}
     if st.get("settings") != settings:
         st = {"settings": settings, "done": False, "chunks": []}
-    if st.get("done") and (job.sequence or Path(cfg.out).is_file()):
+    if st.get("done") and (job.sequence or job.sequence_out or Path(cfg.out).is_file()):
         skipped.append("convert")
         return
     args = (cfg.target, model, cfg.out)
     extra = (job.options.matte_out, job.options.face_out)
-    if job.sequence and chunked:
+    if (job.sequence or job.sequence_out) and chunked:
         ranges = [r for r in _ranges(job, cc) if list(r) not in st["chunks"]]
-        calls = [Call(convert_stage, (*args, replace(cc, frame_range=r), *extra), label=f"{job.name}:convert {r[0]}-{r[1]}") for r in ranges]
+        # max_frames is in the ranges already (convert takes a range or a count, not both)
+        calls = [Call(convert_stage, (*args, replace(cc, frame_range=r, max_frames=None), *extra), label=f"{job.name}:convert {r[0]}-{r[1]}")
+                 for r in ranges]
         notes.note(job.name, f"convert in {len(calls)} frame range(s) of at most {job.options.chunk_frames} frames")
     else:
         ranges = []
@@ -357,7 +373,7 @@ def _verify(job: Job, ex: Executor, state: _State, skipped: list[str]) -> None:
         skipped.append("verify")
         return
     path = job.swap.out
-    if job.sequence:
+    if job.sequence or job.sequence_out:
         from facedub.media import sequence as seqmod
 
         pattern = seqmod.parse_pattern(job.swap.out)
