@@ -109,8 +109,6 @@ class VideoWriter:
         if codec != "h264" and fmt != CODEC_CONTAINER[codec][0]:
             _, ext, what = CODEC_CONTAINER[codec]
             raise BadInput(f"{self.path}: {codec} is written in {what}; name the output {ext}")
-        if codec == "h264" and fmt == "matroska":
-            raise BadInput(f"{self.path}: H.264 is written in .mp4 or .mov (facedub signs those with Content Credentials); .mkv is for --codec ffv1")
         if bits not in (8, 16):
             raise ValueError(f"bits must be 8 or 16, got {bits}")
         self.codec = codec
