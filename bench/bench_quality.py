@@ -3,6 +3,9 @@
     python bench/bench_quality.py                       # lite, snapshots at 10, 30, 60 training minutes
     python bench/bench_quality.py --arch original --minutes 10,30
     python bench/bench_quality.py --quick               # 0.5 and 1 minute, 100 frames (checks the script)
+    python bench/bench_quality.py --steps 1500,3000 --recipe warp-tail   # per step: a recipe ('recipes' section)
+    python bench/bench_quality.py --steps 1500,3000 --model-dir DIR --label baseline --detail-steps 600
+                                                        # evaluate existing DIR/step-N snapshots (+ detail stage)
 
 Steps (everything is kept in the work folder, default ``runs/bench-quality``, so a rerun
 only does what is missing):
@@ -22,6 +25,12 @@ only does what is missing):
 4. ``facedub.evaluate.evaluate`` of each output against the clip it was made from, with the
    faceset of the person whose face was put in as the source identity (``EvalConfig(every=5)``);
 5. the "quality" section of BENCHMARKS.md: one table per architecture and direction.
+
+Per-step mode (``--steps``; issue 21 judges recipes per training step, since machines differ
+about 3× in speed): snapshots at step counts, trained here with a named recipe (``RECIPES``:
+TrainConfig options) or read from ``--model-dir``; each is evaluated in both directions (with
+the sharpness ratio, the seam and ``facedub eval``'s verdict), optionally with a detail stage
+trained on a copy (``--detail-steps``), into the "recipes" section.
 
 The target clips are cut to their first ``--frames`` frames once (H.264 CRF 0, near lossless)
 so that eval compares same-length videos; both conversion and eval read the cut clip.
@@ -135,8 +144,8 @@ def write_json(path: Path, data: Any) -> None:
     wj(path, data)
 
 
-def fmt_min(m: float) -> str:
-    return f"{m:g}"
+def fmt_min(m: float | str) -> str:
+    return m if isinstance(m, str) else f"{m:g}"
 
 
 # ------------------------------------------------------------------------------ steps
@@ -353,15 +362,105 @@ def convert_and_eval(
                 "landmark_jitter_ratio": s["landmark_jitter_ratio"],
                 "pixel_jitter_ratio": s["pixel_jitter_ratio"],
                 "background_psnr_mean": s["background_psnr"].get("mean"),
+                "sharpness_ratio": s.get("sharpness_ratio"),
+                "seam_delta_e_median": (s.get("seam_delta_e") or {}).get("median"),
+                "verdict_usable": (s.get("verdict") or {}).get("usable"),
+                "verdict": (s.get("verdict") or {}).get("text"),
             },
         }
         e = entry[dkey]["eval"]
         log(
             f"  eval: source share {e['source_share']}, expr {e['expression_error_mean']} (ratio {e['expression_error_ratio']}), "
-            f"pose {e['pose_error_mean']}, lm jitter ratio {e['landmark_jitter_ratio']}, bg PSNR {e['background_psnr_mean']} ({secs:.0f} s)"
+            f"pose {e['pose_error_mean']}, lm jitter ratio {e['landmark_jitter_ratio']}, bg PSNR {e['background_psnr_mean']}, "
+            f"sharpness {e['sharpness_ratio']}, seam {e['seam_delta_e_median']} ({secs:.0f} s); verdict: {e['verdict']}"
         )
         save()
     save()
+
+
+# ------------------------------------------------------------------------------ per step (recipes)
+
+# Training recipes compared at a fixed number of steps (issue 21: quality per step, since
+# machines differ ~3x in speed). Each maps to TrainConfig fields (``augment`` as AugmentConfig
+# fields); "default" is today's recipe.
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "warp-tail": {"augment": {"warp_off_share": 1 / 3}},
+    "ema": {"ema": 0.999},
+    "cosine": {"lr_schedule": "cosine", "warmup_steps": 100},
+    "cosine-4e-4": {"lr": 4e-4, "lr_schedule": "cosine", "warmup_steps": 100},
+    "eyes-mouth-5": {"eye_mouth_weight": 5.0},
+    "hf-1": {"hf_weight": 1.0},
+    "sharp": {"augment": {"warp_off_share": 1 / 3}, "lr": 4e-4, "lr_schedule": "cosine", "warmup_steps": 100, "hf_weight": 1.0},
+}
+
+
+def recipe_config(name: str, **kw: Any):
+    from facedub.train import AugmentConfig, TrainConfig
+
+    r = dict(RECIPES[name])
+    aug = AugmentConfig(**r.pop("augment", {}))
+    return TrainConfig(augment=aug, **r, **kw)
+
+
+def train_step_snapshots(adir: Path, recipe: str, steps: list[int], fsets: dict[str, Any], state: dict[str, Any], on_snapshot: Any) -> None:
+    """Train ``recipe`` to each step count in turn (each segment resumes the previous
+    snapshot; options that act on a session's length act on each segment), snapshots in
+    ``adir/step-N``; ``on_snapshot(label, folder)`` after each one."""
+    from facedub.train import train
+
+    prev = 0
+    for n in steps:
+        snap = adir / f"step-{n}"
+        if not (snap / "model.json").exists():
+            seg = adir / "training"
+            if seg.exists():
+                shutil.rmtree(seg)
+            if prev:
+                shutil.copytree(adir / f"step-{prev}", seg)
+            extra = {} if prev else {"arch": "lite"}
+            cfg = recipe_config(recipe, source=fsets["aiface1"]["folder"], target=fsets["aiface2"]["folder"], out=str(seg), steps=n - prev, resume=bool(prev), **extra)
+            if prev:  # loss weights are the model's own when resuming
+                from dataclasses import replace
+
+                cfg = replace(cfg, eye_mouth_weight=None, hf_weight=None)
+            log(f"train {recipe}: step {prev} → {n}")
+            with LoadSampler() as ls:
+                s = train(cfg, LogReporter(f"train {recipe}", every=120))
+            seg.rename(snap)
+            state.setdefault("segments", {})[str(n)] = {"from_step": prev, "to_step": n, "seconds": s.seconds, "examples_per_s": s.examples_per_s, "load": ls.summary()}
+            write_json(adir / "state.json", state)
+            log(f"snapshot {snap}: step {s.step}, {s.seconds / 60:.1f} min, {s.examples_per_s} ex/s, load {ls.summary()}")
+        on_snapshot(f"step-{n}", snap)
+        prev = n
+
+
+def facesets_of_model(snap: Path) -> dict[str, Any]:
+    """The facesets a model was trained on (its model.json), as ``facesets()`` returns them."""
+    meta = json.loads((snap / "model.json").read_text())
+    fs = meta["facesets"]
+    return {"aiface1": {"folder": fs["source"]["path"], "faces": fs["source"]["faces"]}, "aiface2": {"folder": fs["target"]["path"], "faces": fs["target"]["faces"]}}
+
+
+def detail_copy(snap: Path, dst: Path, fsets: dict[str, Any], steps: int) -> Path:
+    """A copy of ``snap`` with detail stages for both decoders (source: aiface1's faceset,
+    target: aiface2's), ``steps`` steps each; reused when it exists."""
+    from facedub.convert.detail import train_detail
+
+    if all((dst / f"detail-{side}.json").exists() for side in ("source", "target")):
+        return dst
+    if not (dst / "model.json").exists():
+        shutil.copytree(snap, dst, ignore=shutil.ignore_patterns("previews"))
+    info = {}
+    for side, face in (("source", "aiface1"), ("target", "aiface2")):
+        if (dst / f"detail-{side}.json").exists():
+            continue
+        with LoadSampler() as ls:
+            r = train_detail(dst, fsets[face]["folder"], side=side, minutes=None, steps=steps, reporter=LogReporter(f"detail {side}", every=60))
+        info[side] = {"steps": r.steps, "seconds": r.seconds, "val_l1": r.val_l1, "val_l1_bilinear": r.val_l1_bilinear, "val_hf": r.val_hf, "val_hf_bilinear": r.val_hf_bilinear, "load": ls.summary()}
+        log(f"detail {side}: {r}")
+        write_json(dst / "bench-detail.json", {**read_json(dst / "bench-detail.json", {}), **info})
+    return dst
 
 
 # ------------------------------------------------------------------------------ report
@@ -492,19 +591,20 @@ def render(work: Path, quick: bool) -> str:
         for dkey, face, into, decoder in DIRECTIONS:
             lines.append(f"**{arch}: {face} → {into}** ({face}'s face into {into}'s clip, {decoder} decoder)")
             lines.append("")
-            lines.append("| training min | reads as src | dist. src / tgt (target↔src baseline) | expr. err. (ratio) | pose err. | jitter lm / px | bg PSNR | convert fps |")
-            lines.append("|---|---|---|---|---|---|---|---|")
+            lines.append("| training min | reads as src | dist. src / tgt (target↔src baseline) | expr. err. (ratio) | pose err. | jitter lm / px | sharp. / seam ΔE | bg PSNR | convert fps |")
+            lines.append("|---|---|---|---|---|---|---|---|---|")
             for m in ck:
                 r = (res.get(fmt_min(m)) or {}).get(dkey)
                 if not r or not r.get("eval"):
-                    lines.append(f"| {fmt_min(m)} | not run | | | | | | |")
+                    lines.append(f"| {fmt_min(m)} | not run | | | | | | | |")
                     continue
                 e = r["eval"]
                 share = None if e["source_share"] is None else e["source_share"] * 100
                 lines.append(
                     f"| {fmt_min(m)} | {_f(share, '.0f', ' %')} | {_f(e['dist_source_mean'], '.2f')} / {_f(e['dist_target_mean'], '.2f')} ({_f(e['target_dist_source_mean'], '.2f')}) "
                     f"| {_f(e['expression_error_mean'], '.4f')} ({_f(e['expression_error_ratio'], '.2f')}) | {_f(e['pose_error_mean'], '.1f', '°')} "
-                    f"| {_f(e['landmark_jitter_ratio'], '.2f')} / {_f(e['pixel_jitter_ratio'], '.2f')} | {_f(e['background_psnr_mean'], '.1f', ' dB')} | {_f(r['convert']['fps'], '.1f')} |"
+                    f"| {_f(e['landmark_jitter_ratio'], '.2f')} / {_f(e['pixel_jitter_ratio'], '.2f')} | {_f(e.get('sharpness_ratio'), '.2f')} / {_f(e.get('seam_delta_e_median'), '.1f')} "
+                    f"| {_f(e['background_psnr_mean'], '.1f', ' dB')} | {_f(r['convert']['fps'], '.1f')} |"
                 )
             lines.append("")
         if arch == "lite":
@@ -531,7 +631,149 @@ def render(work: Path, quick: bool) -> str:
     return "\n".join(lines)
 
 
+ISSUE21_GOALS = "reads as source ≥ 95 %, sharpness ratio ≥ 0.8, expression ratio ≤ 0.35, landmark jitter ≤ 1.1×"
+
+
+def _meets_goals(e: dict[str, Any]) -> bool:
+    v = [e.get(k) for k in ("source_share", "sharpness_ratio", "expression_error_ratio", "landmark_jitter_ratio")]
+    if any(x is None for x in v):
+        return False
+    return v[0] >= 0.95 and v[1] >= 0.8 and v[2] <= 0.35 and v[3] <= 1.1
+
+
+def _recipe_text(train: dict[str, Any]) -> str:
+    if not train:
+        return "today's defaults"
+    parts = []
+    for k, v in train.items():
+        if isinstance(v, dict):
+            parts += [f"{kk}={vv:.3g}" if isinstance(vv, float) else f"{kk}={vv}" for kk, vv in v.items()]
+        else:
+            parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    return ", ".join(parts)
+
+
+def render_steps(work: Path) -> str:
+    """The "recipes" section: every run in ``work`` with per-step results, both directions."""
+    runs = sorted(d for d in work.iterdir() if (d / "results.json").exists()) if work.is_dir() else []
+    lines = [
+        "Quality per training **step** (issue 21: machines differ ~3× in speed, so a recipe is judged at a fixed number of "
+        "steps; the minutes beside them are this machine's, with its GEMM rate above). Shared synthetic pair as in "
+        "'quality' (`lite`, model source = aiface1, target = aiface2, facesets `/work/models/pair/facesets` as the "
+        "baseline's), first 300 frames of each target clip converted with the default `ConvertConfig` (apart from "
+        "`reverse`, `visible_label=False`) and evaluated with `EvalConfig(every=5)`. **a1→a2**: aiface1's face into "
+        "aiface2's `intro_512.mp4` (source decoder); **a2→a1**: aiface2's face into aiface1's `speech_512.mp4` "
+        "(target decoder, `reverse=True`).",
+        "",
+        "*sharp.* = sharpness ratio (Laplacian variance of the output's inner face ÷ the target frame's own, median); "
+        "*expr.* = expression error ÷ the target's own expression motion (0 perfect, ≈1 frozen); *seam* = colour step "
+        "along the paste border (ΔE, median); *jitter* = output ÷ input landmark jitter; *verdict* = `facedub eval`'s "
+        f"(its bounds: `QualityBounds()`). Issue 21 goals: {ISSUE21_GOALS}. "
+        "*+detail*: the same snapshot with a detail stage (`facedub detail`, both decoders) trained on a copy of it; "
+        "its training time is not in the minutes column.",
+        "",
+    ]
+    for d in runs:
+        st = read_json(d / "state.json", {})
+        lines.append(f"- `{d.name}`: {_recipe_text(st.get('train') or {})}. Command: `{st.get('command', '?')}`; evaluated {st.get('evaluated', '?')}" + (f"; snapshots from `{st['model_dir']}`" if st.get("model_dir") else ""))
+        segs = st.get("segments") or {}
+        for v in segs.values():
+            lines.append(f"  - trained step {v['from_step']}→{v['to_step']}: {v['seconds'] / 60:.1f} min, {v['examples_per_s']:.1f} ex/s, 1-min load {v['load']['mean']:.1f} (2 cores; > 2 = shared)")
+    machines = sorted({read_json(d / "state.json", {}).get("machine", "?") for d in runs})
+    for m in machines:
+        lines.append(f"- Machine (at evaluation): {m}")
+    lines.append("")
+    lines.append("| run | snapshot | steps | train min | dir. | reads as src | sharp. | expr. | seam ΔE | jitter lm | bg PSNR | goals | verdict |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def stepnum(k: str) -> tuple[int, str]:
+        m = re.match(r"step-(\d+)(.*)", k)
+        return (int(m.group(1)), m.group(2)) if m else (0, k)
+
+    for d in runs:
+        res = read_json(d / "results.json", {})
+        for key in sorted(res, key=stepnum):
+            r = res[key]
+            md = r.get("model") or {}
+            for dkey, face, into, _ in DIRECTIONS:
+                e = (r.get(dkey) or {}).get("eval")
+                if not e:
+                    continue
+                share = None if e["source_share"] is None else 100 * e["source_share"]
+                mins = (md.get("elapsed_s") or 0) / 60
+                short = "a1→a2" if dkey == "a1_into_a2" else "a2→a1"
+                verdict = (e.get("verdict") or "—").replace("|", "/")
+                if len(verdict) > 90:
+                    verdict = verdict[:87] + "…"
+                lines.append(
+                    f"| {d.name} | {key} | {md.get('step', '?')} | {mins:.0f} | {short} | {_f(share, '.0f', ' %')} | {_f(e.get('sharpness_ratio'), '.2f')} "
+                    f"| {_f(e['expression_error_ratio'], '.2f')} | {_f(e.get('seam_delta_e_median'), '.1f')} | {_f(e['landmark_jitter_ratio'], '.2f')} "
+                    f"| {_f(e['background_psnr_mean'], '.1f')} | {'met' if _meets_goals(e) else 'not met'} | {verdict} |"
+                )
+            det = r.get("detail")
+            if det:
+                lines.append(
+                    "| | " + key + " detail stage | | | | " + "; ".join(
+                        f"{side}: {v['steps']} steps, {v['seconds'] / 60:.1f} min, held-out L1 {v['val_l1']:.2f} (bilinear {v['val_l1_bilinear']:.2f}), "
+                        f"fine-detail {v['val_hf']:.2f} ({v['val_hf_bilinear']:.2f})"
+                        for side, v in det.items()
+                    ) + " | | | | | | | |"
+                )
+    if not runs:
+        lines.append("| no results yet | | | | | | | | | | | | |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ main
+
+
+def main_steps(args: argparse.Namespace) -> int:
+    """``--steps``: snapshots at step counts (trained here with ``--recipe``, or read from
+    ``--model-dir``), both directions evaluated, the "recipes" section written."""
+    from bench._common import command
+
+    steps = sorted(int(x) for x in args.steps.split(","))
+    frames = args.frames or 300
+    work = Path(args.work) if args.work else REPO / "runs" / "bench-recipes"
+    label = args.label or args.recipe
+    adir = work / label
+    adir.mkdir(parents=True, exist_ok=True)
+    log(f"work folder {work}; {label}: steps {steps}; {frames} frames; load {os.getloadavg()}")
+    state = read_json(adir / "state.json", {})
+    state.setdefault("date", time.strftime("%Y-%m-%d"))
+    state.update({"command": command(), "machine": machine(), "steps": steps, "frames": frames, "recipe": args.recipe,
+                  "train": {k: v for k, v in RECIPES[args.recipe].items()}, "model_dir": args.model_dir})
+    results = read_json(adir / "results.json", {})
+
+    def on_snapshot(key: str, snap: Path) -> None:
+        fs = facesets_of_model(snap)
+        convert_and_eval(work, label, key, snap, fs, frames, args.every, results)
+        if args.detail_steps:
+            d = detail_copy(snap, adir / f"{key}-detail", fs, args.detail_steps)
+            convert_and_eval(work, label, f"{key}+detail", d, fs, frames, args.every, results, settings={"detail": "auto"}, tag="-detail")
+            results[f"{key}+detail"]["detail"] = read_json(d / "bench-detail.json", {})
+            write_json(adir / "results.json", results)
+        state["evaluated"] = time.strftime("%Y-%m-%d")
+        write_json(adir / "state.json", state)
+        if not args.no_write:
+            write_section("recipes", "Swap quality per training step: recipes and the detail stage (recipes)", render_steps(work))
+
+    write_json(adir / "state.json", state)
+    if args.model_dir:
+        for n in steps:
+            snap = Path(args.model_dir) / f"step-{n}"
+            if not (snap / "model.json").exists():
+                log(f"{snap}: not there (yet); skipped")
+                continue
+            on_snapshot(f"step-{n}", snap)
+    else:
+        if args.facesets:
+            fs = {n: {"folder": str(Path(args.facesets) / n)} for n in CLIPS}
+        else:
+            fs = facesets(work, consent_records(work), None, reuse=True)
+        train_step_snapshots(adir, args.recipe, steps, fs, state, on_snapshot)
+    log("done")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -543,7 +785,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=None, help="work folder (default runs/bench-quality, or runs/bench-quality-quick with --quick)")
     ap.add_argument("--quick", action="store_true", help="0.5 and 1 training minute, 100 extracted frames per clip, 60 evaluated frames")
     ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
+    ap.add_argument("--steps", default=None, help="per-step mode: step counts of the snapshots, comma separated (e.g. 1500,3000); writes the 'recipes' section")
+    ap.add_argument("--recipe", default="default", choices=sorted(RECIPES), help="per-step mode: training recipe (see RECIPES)")
+    ap.add_argument("--label", default=None, help="per-step mode: name of the run in the work folder and the table (default: the recipe)")
+    ap.add_argument("--model-dir", default=None, help="per-step mode: evaluate the existing snapshots DIR/step-N instead of training")
+    ap.add_argument("--facesets", default=None, help="per-step mode: folder holding the aiface1 and aiface2 facesets to train on (default: extracted into the work folder)")
+    ap.add_argument("--detail-steps", type=int, default=0, help="per-step mode: also train the detail stage (both decoders, N steps each) on a copy of each snapshot and evaluate with it")
     args = ap.parse_args(argv)
+    if args.steps:
+        return main_steps(args)
 
     if not SYN.is_dir():
         print(f"{SYN}: shared synthetic media not found; nothing to do", file=sys.stderr)
