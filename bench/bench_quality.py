@@ -727,6 +727,40 @@ def render_steps(work: Path) -> str:
 # ------------------------------------------------------------------------------ main
 
 
+def write_strip(work: Path, label: str, keys: list[str], frames: int, out_png: Path, frame: int = 75, crop=(96, 96, 416, 448), scale: float = 0.4) -> None:
+    """A small before/after PNG: per direction (rows) the target frame, then each of ``keys``'
+    output of the same frame (columns), cropped to the face area of the shared clips."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from facedub.media.reader import open_media
+
+    def grab(path: Path) -> np.ndarray:
+        for i, f in enumerate(open_media(path).frames(limit=frame + 1)):
+            if i == frame:
+                return f.rgb
+        raise ValueError(f"{path}: fewer than {frame + 1} frames")
+
+    x0, y0, x1, y1 = crop
+    w, h = int((x1 - x0) * scale), int((y1 - y0) * scale)
+    rows = []
+    for dkey, _face, into, _ in DIRECTIONS:
+        paths = [work / "clips" / f"{into}_first{frames}.mp4"]
+        paths += [work / label / "outputs" / f"snap-{k}{'-detail' if k.endswith('+detail') else ''}_{dkey}.mp4" for k in keys]
+        rows.append([Image.fromarray(grab(p)[y0:y1, x0:x1]).resize((w, h), Image.LANCZOS) for p in paths])
+    names = ["target"] + keys
+    sheet = Image.new("RGB", (w * len(names), 14 + h * len(rows)), "white")
+    d = ImageDraw.Draw(sheet)
+    for c, n in enumerate(names):
+        d.text((c * w + 3, 1), n, fill="black")
+        for r, row in enumerate(rows):
+            sheet.paste(row[c], (c * w, 14 + r * h))
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_suffix(".tmp.png")
+    sheet.save(tmp, optimize=True)
+    os.replace(tmp, out_png)
+
+
 def main_steps(args: argparse.Namespace) -> int:
     """``--steps``: snapshots at step counts (trained here with ``--recipe``, or read from
     ``--model-dir``), both directions evaluated, the "recipes" section written."""
@@ -755,6 +789,8 @@ def main_steps(args: argparse.Namespace) -> int:
             write_json(adir / "results.json", results)
         state["evaluated"] = time.strftime("%Y-%m-%d")
         write_json(adir / "state.json", state)
+        if args.strip and f"{key}+detail" in results:
+            write_strip(work, label, [key, f"{key}+detail"], frames, Path(args.strip))
         if not args.no_write:
             write_section("recipes", "Swap quality per training step: recipes and the detail stage (recipes)", render_steps(work))
 
@@ -791,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", default=None, help="per-step mode: evaluate the existing snapshots DIR/step-N instead of training")
     ap.add_argument("--facesets", default=None, help="per-step mode: folder holding the aiface1 and aiface2 facesets to train on (default: extracted into the work folder)")
     ap.add_argument("--detail-steps", type=int, default=0, help="per-step mode: also train the detail stage (both decoders, N steps each) on a copy of each snapshot and evaluate with it")
+    ap.add_argument("--strip", default=None, help="per-step mode with --detail-steps: write a small before/after PNG (target | output | output with the detail stage) here")
     args = ap.parse_args(argv)
     if args.steps:
         return main_steps(args)
