@@ -65,7 +65,8 @@ def check_limits(args: argparse.Namespace) -> None:
 #
 # Two ideas, two names: ``--max-frames N`` is a count (the first N frames of each input, or for
 # extract the first N frames it looks at), ``--frames FIRST-LAST`` is a range of an image
-# sequence in its own numbering, or of a video by frame index from 0 (convert only).
+# sequence in its own numbering, or of a video by frame index from 0 (convert only). verify's
+# count of frames to examine is --max-frames too (cli/verify.py; --frames there is a hidden old name).
 #
 # Old spellings stay accepted as hidden aliases (not in --help; a note on stderr names the new
 # one), so existing scripts keep working.
