@@ -297,6 +297,7 @@ def convert_and_eval(
     settings: dict[str, Any] | None = None,
     tag: str = "",
     save: Callable[[], None] | None = None,
+    source_faces: int = 200,
 ) -> None:
     """Convert and evaluate both directions with ``snap`` into ``results[minutes]``.
 
@@ -333,7 +334,7 @@ def convert_and_eval(
                 out,
                 clip,
                 fsets[face]["folder"],
-                EvalConfig(every=every, report_html=str(rep_json.with_suffix("").with_suffix(".html"))),
+                EvalConfig(every=every, max_source_faces=source_faces, report_html=str(rep_json.with_suffix("").with_suffix(".html"))),
                 LogReporter(f"eval {dkey}"),
             )
             secs = time.perf_counter() - t
@@ -660,7 +661,7 @@ def render_steps(work: Path) -> str:
         "Quality per training **step** (issue 21: machines differ ~3× in speed, so a recipe is judged at a fixed number of "
         "steps; the minutes beside them are this machine's, with its GEMM rate above). Shared synthetic pair as in "
         "'quality' (`lite`, model source = aiface1, target = aiface2, facesets `/work/models/pair/facesets` as the "
-        "baseline's), first 300 frames of each target clip converted with the default `ConvertConfig` (apart from "
+        "baseline's), the first N frames (below) of each target clip converted with the default `ConvertConfig` (apart from "
         "`reverse`, `visible_label=False`) and evaluated with `EvalConfig(every=5)`. **a1→a2**: aiface1's face into "
         "aiface2's `intro_512.mp4` (source decoder); **a2→a1**: aiface2's face into aiface1's `speech_512.mp4` "
         "(target decoder, `reverse=True`).",
@@ -675,7 +676,7 @@ def render_steps(work: Path) -> str:
     ]
     for d in runs:
         st = read_json(d / "state.json", {})
-        lines.append(f"- `{d.name}`: {_recipe_text(st.get('train') or {})}. Command: `{st.get('command', '?')}`; evaluated {st.get('evaluated', '?')}" + (f"; snapshots from `{st['model_dir']}`" if st.get("model_dir") else ""))
+        lines.append(f"- `{d.name}`: {_recipe_text(st.get('train') or {})}; {st.get('frames', '?')} frames per output, source identity from {st.get('source_faces', 200)} faceset faces. Command: `{st.get('command', '?')}`; evaluated {st.get('evaluated', '?')}" + (f"; snapshots from `{st['model_dir']}`" if st.get("model_dir") else ""))
         segs = st.get("segments") or {}
         for v in segs.values():
             lines.append(f"  - trained step {v['from_step']}→{v['to_step']}: {v['seconds'] / 60:.1f} min, {v['examples_per_s']:.1f} ex/s, 1-min load {v['load']['mean']:.1f} (2 cores; > 2 = shared)")
@@ -775,16 +776,16 @@ def main_steps(args: argparse.Namespace) -> int:
     log(f"work folder {work}; {label}: steps {steps}; {frames} frames; load {os.getloadavg()}")
     state = read_json(adir / "state.json", {})
     state.setdefault("date", time.strftime("%Y-%m-%d"))
-    state.update({"command": command(), "machine": machine(), "steps": steps, "frames": frames, "recipe": args.recipe,
+    state.update({"command": command(), "machine": machine(), "steps": steps, "frames": frames, "source_faces": args.source_faces, "recipe": args.recipe,
                   "train": {k: v for k, v in RECIPES[args.recipe].items()}, "model_dir": args.model_dir})
     results = read_json(adir / "results.json", {})
 
     def on_snapshot(key: str, snap: Path) -> None:
         fs = facesets_of_model(snap)
-        convert_and_eval(work, label, key, snap, fs, frames, args.every, results)
+        convert_and_eval(work, label, key, snap, fs, frames, args.every, results, source_faces=args.source_faces)
         if args.detail_steps:
             d = detail_copy(snap, adir / f"{key}-detail", fs, args.detail_steps)
-            convert_and_eval(work, label, f"{key}+detail", d, fs, frames, args.every, results, settings={"detail": "auto"}, tag="-detail")
+            convert_and_eval(work, label, f"{key}+detail", d, fs, frames, args.every, results, settings={"detail": "auto"}, tag="-detail", source_faces=args.source_faces)
             results[f"{key}+detail"]["detail"] = read_json(d / "bench-detail.json", {})
             write_json(adir / "results.json", results)
         state["evaluated"] = time.strftime("%Y-%m-%d")
@@ -827,6 +828,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", default=None, help="per-step mode: evaluate the existing snapshots DIR/step-N instead of training")
     ap.add_argument("--facesets", default=None, help="per-step mode: folder holding the aiface1 and aiface2 facesets to train on (default: extracted into the work folder)")
     ap.add_argument("--detail-steps", type=int, default=0, help="per-step mode: also train the detail stage (both decoders, N steps each) on a copy of each snapshot and evaluate with it")
+    ap.add_argument("--source-faces", type=int, default=200, help="eval: at most this many faceset faces form the source identity (EvalConfig.max_source_faces; fewer = faster)")
     ap.add_argument("--strip", default=None, help="per-step mode with --detail-steps: write a small before/after PNG (target | output | output with the detail stage) here")
     args = ap.parse_args(argv)
     if args.steps:
