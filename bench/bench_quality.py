@@ -676,7 +676,7 @@ def render_steps(work: Path) -> str:
     ]
     for d in runs:
         st = read_json(d / "state.json", {})
-        lines.append(f"- `{d.name}`: {_recipe_text(st.get('train') or {})}; {st.get('frames', '?')} frames per output, source identity from {st.get('source_faces', 200)} faceset faces. Command: `{st.get('command', '?')}`; evaluated {st.get('evaluated', '?')}" + (f"; snapshots from `{st['model_dir']}`" if st.get("model_dir") else ""))
+        lines.append(f"- `{d.name}`: {_recipe_text(st.get('train') or {})}; {st.get('frames', '?')} frames per output, source identity from {st.get('source_faces', 200)} faceset faces. Command: `{st.get('command', '?')}`; evaluated {st.get('evaluated', '?')}" + ("; snapshots: " + ", ".join(f"`{k}` from `{v}`" for k, v in st["model_dirs"].items()) if st.get("model_dir") and st.get("model_dirs") else ""))
         segs = st.get("segments") or {}
         for v in segs.values():
             lines.append(f"  - trained step {v['from_step']}→{v['to_step']}: {v['seconds'] / 60:.1f} min, {v['examples_per_s']:.1f} ex/s, 1-min load {v['load']['mean']:.1f} (2 cores; > 2 = shared)")
@@ -782,6 +782,7 @@ def main_steps(args: argparse.Namespace) -> int:
 
     def on_snapshot(key: str, snap: Path) -> None:
         fs = facesets_of_model(snap)
+        state.setdefault("model_dirs", {})[key] = str(snap)
         convert_and_eval(work, label, key, snap, fs, frames, args.every, results, source_faces=args.source_faces)
         if args.detail_steps:
             d = detail_copy(snap, adir / f"{key}-detail", fs, args.detail_steps)
