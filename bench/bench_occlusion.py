@@ -1,6 +1,8 @@
 """Occlusion: what is in front of the face stays in front. Clips with occluders pasted at known masks.
 
     python bench/bench_occlusion.py --model /work/models/lite-a2-on-a1     # ~10 min on 2 busy cores
+    python bench/bench_occlusion.py --model /work/models/pair/lite/step-1500 --reverse   # a model of aiface1 onto aiface2, run the other way
+    python bench/bench_occlusion.py --model M --compare OLD.safetensors    # also auto with other occlusion weights
     python bench/bench_occlusion.py --model M --quick                      # 16 frames per clip, writes nothing
 
 Clips are made from ``aiface1/speech_512.mp4`` frames 450–499 (the half that
@@ -19,7 +21,9 @@ and compared with the clip that went in:
   model's source and target descriptors, and the share of frames that read as the source
   (closer to it than to the target and under 0.5), auto against off;
 * speed: frames/s of the same 50 frames without occluders, auto and off, and the occlusion
-  network's cost per face on one thread (the box is shared with other jobs: frames/s is noisy).
+  network's cost per face on one thread (the box is shared with other jobs: frames/s is noisy);
+* the held-out false-hidden check of ``bench/occlusion_heldout.py`` (the share of a clear face
+  the network calls hidden, under shadows, relighting, darker skin, a moustache, JPEG).
 """
 
 from __future__ import annotations
@@ -185,13 +189,16 @@ def psnr_in(a: list[np.ndarray], b: list[np.ndarray], masks: list[np.ndarray | N
     return (99.0 if se == 0 else 10 * np.log10(255.0**2 * n / se)), n // 3
 
 
-def identity(frames: list[np.ndarray], idx: list[int], meta: dict) -> tuple[float, float, float]:
-    """(mean distance to the source, to the target, share reading as the source) over frames ``idx``."""
+def identity(frames: list[np.ndarray], idx: list[int], meta: dict, reverse: bool = False) -> tuple[float, float, float]:
+    """(mean distance to the source, to the target, share reading as the source) over frames ``idx``;
+    source is the identity pasted in (the model's target identity when converting ``reverse``)."""
     from facedub.faces.detect import FaceDetector
     from facedub.faces.identity import IdentityEncoder
 
     src = np.asarray(meta["source_descriptor"], np.float64)
     tgt = np.asarray(meta["target_descriptor"], np.float64)
+    if reverse:
+        src, tgt = tgt, src
     enc = IdentityEncoder()
     ds, dt, ok = [], [], 0
     with FaceDetector() as det:
@@ -231,7 +238,9 @@ def occlusion_cost_ms(batch: int = 16, reps: int = 10) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="a trained swap model of aiface2 onto aiface1 (source aiface2, target aiface1)")
+    ap.add_argument("--model", required=True, help="a trained swap model of aiface2 onto aiface1 (source aiface2, target aiface1; with --reverse the other way round)")
+    ap.add_argument("--reverse", action="store_true", help="the model's source is aiface1: convert with reverse=True (aiface2, its target identity, goes in)")
+    ap.add_argument("--compare", default=None, help="other occlusion weights (e.g. the previous ones): also convert with auto using them")
     ap.add_argument("--quick", action="store_true", help="16 frames per clip (occluder in 4–11), no identity, nothing written to BENCHMARKS.md")
     ap.add_argument("--strip", default=None, help="also write a small before | off | auto PNG strip here (never commit media to the repo)")
     args = ap.parse_args()
@@ -239,7 +248,20 @@ def main() -> None:
         sys.exit(f"{CLIP}: shared test data not found")
 
     from facedub.convert import ConvertConfig, convert_video
+    from facedub.convert import occlusion as oc
     from facedub.model import load_model
+    from bench import occlusion_heldout as heldout
+
+    shipped = oc.WEIGHTS
+    modes = ("auto", "off") + (("auto-compare",) if args.compare else ())
+
+    def convert(clip, out, mode):
+        # auto-compare: auto with the --compare weights (the bench swaps the package's file path for this run only)
+        oc.WEIGHTS = Path(args.compare) if mode == "auto-compare" else shipped
+        try:
+            return convert_video(clip, model, out, ConvertConfig(occlusion="auto" if mode.startswith("auto") else "off", reverse=args.reverse))
+        finally:
+            oc.WEIGHTS = shipped
 
     n, occ = (16, (4, 12)) if args.quick else (FRAMES, OCC)
     model = load_model(args.model, "cpu")
@@ -260,12 +282,12 @@ def main() -> None:
         write_lossless(clip, occluded)
         fin = decode(clip)
         res = {}
-        for mode in ("auto", "off"):
+        for mode in modes:
             out = WORK / f"{kind}-{mode}.mp4"
-            s = convert_video(clip, model, out, ConvertConfig(occlusion=mode))
+            s = convert(clip, out, mode)
             fout = decode(out)
             p, px = psnr_in(fout, fin, masks)
-            ident = None if args.quick else identity(fout, clean_idx, meta)
+            ident = None if args.quick or mode == "auto-compare" else identity(fout, clean_idx, meta, args.reverse)
             res[mode] = (p, px, ident, s.swapped, fout)
             print(f"{kind:17s} {mode:4s}: PSNR in occluder {p:5.1f} dB over {px} px; swapped {s.swapped}/{s.frames}; identity {ident}", flush=True)
         clean_psnr = psnr_in(res["auto"][4], res["off"][4], [np.ones(fin[0].shape[:2], bool) if m is None else None for m in masks])[0]
@@ -278,7 +300,7 @@ def main() -> None:
     write_lossless(plain, frames)
     speed = {}
     for mode in ("off", "auto"):
-        s = convert_video(plain, model, WORK / f"plain-{mode}.mp4", ConvertConfig(occlusion=mode))
+        s = convert(plain, WORK / f"plain-{mode}.mp4", mode)
         speed[mode] = (s.frames_per_second, s.busy.get("occlusion", 0.0) / max(s.swapped, 1) * 1000, s.busy.get("model", 0.0) / max(s.swapped, 1) * 1000)
         print(f"speed {mode}: {s.frames_per_second:.1f} frames/s, busy {s.busy}", flush=True)
     cost = occlusion_cost_ms()
@@ -295,25 +317,30 @@ def main() -> None:
 
     from facedub.convert.occlusion import load_occlusion
 
+    how = "its target identity aiface2 onto aiface1, converted with reverse" if args.reverse else "aiface2 onto aiface1"
     lines = [
         "Clips made by the script from `aiface1/speech_512.mp4` frames 450–499 (never seen by the occlusion",
         "network's training), one occluder per clip pasted at a known mask into frames 10–39; converted with",
-        f"`{Path(args.model).name}` (`{meta.get('arch')}`, {step} steps; aiface2 onto aiface1), every other setting",
+        f"`{args.model}` (`{meta.get('arch')}`, {step} steps; {how}), every other setting",
         "the default. PSNR is output vs input inside the occluder where it covers the face (2 px in from its",
         "edge) over frames 10–39; the output also carries the invisible watermark and H.264 at CRF 18, so",
         "even an untouched pixel is not 99 dB. Identity: the output face on the 20 frames without an",
-        "occluder, dlib distance to the model's source (aiface2) and target (aiface1) descriptors, and the",
-        "share that reads as the source (closer to it than to the target, and under 0.5). Goal: ≥ 30 dB inside",
-        "the occluder, identity unchanged.",
+        "occluder, dlib distance to the descriptors of the identity pasted in (aiface2) and of the footage's",
+        "own (aiface1), and the share that reads as aiface2 (closer to it than to aiface1, and under 0.5).",
+        "Goal: ≥ 30 dB inside the occluder, identity unchanged.",
         "",
-        "| occluder | PSNR in occluder, auto | off | pixels | clean frames, auto vs off PSNR | identity auto: d(src) / d(tgt) / reads as source | identity off |",
-        "|---|---|---|---|---|---|---|",
+    ]
+    cmp_head = " | auto, previous weights" if args.compare else ""
+    lines += [
+        f"| occluder | PSNR in occluder, auto{cmp_head} | off | pixels | clean frames, auto vs off PSNR | identity auto: d(src) / d(tgt) / reads as source | identity off |",
+        "|---|---|---|---|---|---|---|" + ("---|" if args.compare else ""),
     ]
     for kind, res, cp in rows:
         a, o = res["auto"], res["off"]
         ia, io = a[2], o[2]
+        cmp_cell = f" | {res['auto-compare'][0]:.1f} dB" if args.compare else ""
         lines.append(
-            f"| {kind} | **{a[0]:.1f} dB** | {o[0]:.1f} dB | {a[1]} | {cp:.1f} dB | {ia[0]:.3f} / {ia[1]:.3f} / {ia[2]:.0%} | {io[0]:.3f} / {io[1]:.3f} / {io[2]:.0%} |"
+            f"| {kind} | **{a[0]:.1f} dB**{cmp_cell} | {o[0]:.1f} dB | {a[1]} | {cp:.1f} dB | {ia[0]:.3f} / {ia[1]:.3f} / {ia[2]:.0%} | {io[0]:.3f} / {io[1]:.3f} / {io[2]:.0%} |"
         )
     lines += [
         "",
@@ -323,7 +350,25 @@ def main() -> None:
         f"The occlusion network alone: {cost:.2f} ms of CPU per face on one thread (batches of 16; "
         f"{load_occlusion().size} px input).",
         f"Occlusion weights: `{load_occlusion().info.trained}`.",
+        "",
+        "**Held-out clear faces** (`bench/occlusion_heldout.py`: faces never trained on — the portraits",
+        "aiface6/7/8, GRID swiz3n and sbwe5n, aiface1 frames 450–499 — as they are and under lighting and",
+        "skin changes that put nothing in front of the face): the share of the pasted face hull the network",
+        "calls hidden, which would stay unswapped. Goal for `auto` by default: p95 ≤ 5 %.",
+        "",
     ]
+    faces = heldout.heldout_faces()
+    now = heldout.measure(load_occlusion(), faces)
+    if args.compare:
+        before = heldout.measure(load_occlusion(args.compare), faces)
+        lines += ["| condition | faces | median | p95 | max | previous weights: median / p95 / max |", "|---|---|---|---|---|---|"]
+        for (cname, v), w in zip(now.items(), before.values()):
+            lines.append(f"| {cname} | {len(v)} | {np.median(v):.1%} | {np.percentile(v, 95):.1%} | {v.max():.1%} | {np.median(w):.1%} / {np.percentile(w, 95):.1%} / {w.max():.1%} |")
+        a, b = heldout.summary(now), heldout.summary(before)
+        lines.append(f"| **all** | {sum(len(v) for v in now.values())} | **{a['median']:.1%}** | **{a['p95']:.1%}** | **{a['max']:.1%}** | {b['median']:.1%} / {b['p95']:.1%} / {b['max']:.1%} |")
+        lines += ["", f"Previous weights: `{load_occlusion(args.compare).info.trained}`."]
+    else:
+        lines += heldout.table(now)
     write_section("occlusion", "Occlusion: occluders pasted at known masks (auto vs off)", "\n".join(lines))
     print("BENCHMARKS.md section 'occlusion' written")
 

@@ -210,6 +210,35 @@ def measure(model, faces=None, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def occluders_found(model, faces=None) -> dict[str, float]:
+    """Occluder kind → the share of its pixels over the face the network calls hidden, on the aiface1
+    held-out frames, with the occluders of ``bench/bench_occlusion.py`` drawn into the aligned crop
+    (the network alone, no conversion: a quick companion of that benchmark's PSNR)."""
+    import cv2
+
+    from bench.bench_occlusion import DRAW
+    from facedub.faces.align import crop_to_model, crop_to_model_matrix, face_outline, transform_points
+
+    faces = heldout_faces() if faces is None else faces
+    faces = [f for f in faces if f[0].startswith("aiface1")]
+    out = {}
+    for kind, draw in DRAW.items():
+        hit = tot = 0
+        for _name, crop, lm in faces:
+            alpha, colour = draw(lm, crop.shape, 0.5)
+            img = crop.astype(np.float32) * (1 - alpha[..., None]) + colour * alpha[..., None]
+            x = crop_to_model(np.clip(img + 0.5, 0, 255).astype(np.uint8), model.coverage, model.size)
+            a = crop_to_model(alpha.astype(np.float32), model.coverage, model.size)
+            hull = transform_points(face_outline(lm, FOREHEAD), crop_to_model_matrix(model.coverage, model.size))
+            inside = np.zeros(a.shape, np.uint8)
+            cv2.fillConvexPoly(inside, cv2.convexHull(np.round(hull).astype(np.int32)), 1)
+            m = (a >= 0.5) & (inside > 0)
+            hit += int((model(x)[m] < 0.5).sum())
+            tot += int(m.sum())
+        out[kind] = hit / max(tot, 1)
+    return out
+
+
 def table(result: dict[str, np.ndarray]) -> list[str]:
     lines = ["| condition | faces | median | p95 | max |", "|---|---|---|---|---|"]
     for cname, v in result.items():
@@ -233,9 +262,11 @@ def main() -> None:
     from facedub.convert.occlusion import load_occlusion
 
     model = load_occlusion(args.weights)
-    res = measure(model)
+    faces = heldout_faces()
+    res = measure(model, faces)
     print("\n".join(table(res)))
     print(summary(res))
+    print("occluders found (share of the occluder over the face called hidden):", occluders_found(model, faces))
 
 
 if __name__ == "__main__":

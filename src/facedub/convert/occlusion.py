@@ -281,14 +281,34 @@ def hand_shape(rng: np.random.Generator, size: int) -> np.ndarray:
     return _draw(size, draw)
 
 
-def hand_texture(rng: np.random.Generator, size: int, face_rgb: np.ndarray | None = None) -> np.ndarray:
-    """Skin: a tone from ``SKIN_TONES`` or the face's own mean colour, shaded, with a little texture."""
+def hand_texture(rng: np.random.Generator, size: int, face_rgb: np.ndarray | None = None, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Skin: a tone from ``SKIN_TONES`` or the face's own mean colour, shaded, with a little texture.
+
+    With the hand's ``alpha`` the fingers and palm are shaded as rounded volumes (darker towards
+    their edges, a strength from none — a flat hand in the face's own colour, found only by its
+    shape — to strong), lit from one side, with fine skin texture.
+    """
+    import cv2
+
     if face_rgb is not None and rng.random() < 0.5:
         tone = np.asarray(face_rgb, np.float32) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
     else:
         tone = SKIN_TONES[int(rng.integers(0, len(SKIN_TONES)))] * rng.uniform(0.8, 1.15)
-    shade = 0.6 + 0.6 * smooth_noise(rng, size, int(rng.integers(2, 5)))
-    tex = tone * shade + rng.normal(0, rng.uniform(1, 5), (size, size, 3)).astype(np.float32)
+    shade = 0.6 + 0.6 * smooth_noise(rng, size, int(rng.integers(2, 5)))[..., 0]
+    if alpha is not None:
+        inside = (np.asarray(alpha) > 0.5).astype(np.uint8)
+        dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3).astype(np.float32)
+        width = max(float(np.percentile(dist[inside > 0], 90)) if inside.any() else 1.0, 1.0)
+        rounded = np.sqrt(np.clip(dist / width, 0, 1))  # a cylinder's profile across a finger
+        strength = rng.choice([0.0, rng.uniform(0.1, 0.6)])
+        shade = shade * (1 - strength + strength * rounded)
+        a = rng.uniform(0, 2 * math.pi)
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+        shade = shade * (1 + rng.uniform(0, 0.3) * (np.cos(a) * (xx - 0.5) + np.sin(a) * (yy - 0.5)))
+        if rng.random() < 0.5:
+            shade = 1.0 + 0.15 * (shade - shade.mean())  # nearly flat
+    tex = tone * shade[..., None]
+    tex = tex + rng.normal(0, rng.uniform(1, 5), (size, size, 3)).astype(np.float32)
     return np.clip(tex, 0, 255).astype(np.float32)
 
 
@@ -304,7 +324,7 @@ def glasses(rng: np.random.Generator, size: int, eyes: np.ndarray) -> tuple[np.n
     d = float(np.linalg.norm(eyes[1] - eyes[0]))
     ang = math.degrees(math.atan2(eyes[1, 1] - eyes[0, 1], eyes[1, 0] - eyes[0, 0]))
     rx, ry = d * rng.uniform(0.38, 0.55), d * rng.uniform(0.25, 0.42)
-    thick = max(1, int(round(size * rng.uniform(0.01, 0.06))))
+    thick = max(1, int(round(size * math.exp(rng.uniform(math.log(0.007), math.log(0.05))))))  # mostly thin rims
     drop = d * rng.uniform(-0.05, 0.15)
     round_rims = rng.random() < 0.5
     centres = [e + np.array([0, drop]) for e in eyes]
@@ -372,6 +392,7 @@ def hair_strands(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
 
 
 OCCLUDER_KINDS = ("shape", "patch", "hand", "glasses", "hair")
+KIND_WEIGHTS = {"shape": 1.0, "patch": 0.8, "hand": 1.6, "glasses": 1.2, "hair": 0.7}  # how often each is drawn
 
 
 def random_occluder(
@@ -391,7 +412,8 @@ def random_occluder(
     """
     if kind is None:
         kinds = [k for k in OCCLUDER_KINDS if (k != "glasses" or eyes is not None) and (k != "patch" or len(others))]
-        kind = kinds[int(rng.integers(0, len(kinds)))]
+        w = np.array([KIND_WEIGHTS[k] for k in kinds])
+        kind = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
     if kind == "glasses":
         if eyes is None:
             raise ValueError("glasses need the eye centres")
@@ -401,7 +423,8 @@ def random_occluder(
         alpha, colour = hair_strands(rng, size)
         return alpha, colour, kind
     if kind == "hand":
-        alpha, colour = hand_shape(rng, size), hand_texture(rng, size, face_rgb)
+        alpha = hand_shape(rng, size)
+        colour = hand_texture(rng, size, face_rgb, alpha)
     elif kind == "patch":
         if not len(others):
             raise ValueError("a patch needs other images")
@@ -429,6 +452,122 @@ def composite(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.nd
     return np.asarray(image, np.float32) * (1 - a) + np.asarray(colour, np.float32) * a
 
 
+# Changes of the face's look that put nothing in front of it: the target stays the same.
+def skin_tone(rng: np.random.Generator, img: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Another skin tone: lightness and warmth changed in Lab, on the whole picture or on the face alone."""
+    import cv2
+
+    lab = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+    out = lab.copy()
+    out[..., 0] *= rng.uniform(0.3, 1.15)
+    chroma = rng.uniform(0.8, 1.4)
+    out[..., 1] = 128 + (lab[..., 1] - 128) * chroma + rng.uniform(-4, 10)
+    out[..., 2] = 128 + (lab[..., 2] - 128) * chroma + rng.uniform(-6, 16)
+    new = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB).astype(np.float32)
+    if rng.random() < 0.5:
+        return new
+    soft = cv2.GaussianBlur(np.asarray(face, np.float32), (0, 0), img.shape[0] * 0.03)[..., None]
+    return img * (1 - soft) + new * soft
+
+
+def facial_hair(rng: np.random.Generator, img: np.ndarray, face: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+    """A moustache and/or beard shading (part of the face, not an occluder), placed from the eye centres."""
+    import cv2
+
+    n = img.shape[0]
+    e0, e1 = np.asarray(eyes, np.float64)
+    d = float(np.linalg.norm(e1 - e0))
+    u = (e1 - e0) / max(d, 1e-6)
+    down = np.array([-u[1], u[0]])
+    mid = (e0 + e1) / 2
+    alpha = np.zeros((n, n), np.float32)
+    if rng.random() < 0.7:  # moustache between nose and lip
+        c = mid + down * d * rng.uniform(0.8, 0.95)
+        ax = (int(d * rng.uniform(0.35, 0.55) * 16), int(d * rng.uniform(0.08, 0.16) * 16))
+        m = np.zeros((n, n), np.uint8)
+        ang = math.degrees(math.atan2(u[1], u[0]))
+        cv2.ellipse(m, tuple(int(v) for v in _pts(c)), ax, ang, 0, 360, 255, -1, cv2.LINE_AA, 4)
+        alpha = np.maximum(alpha, m.astype(np.float32) / 255)
+    if rng.random() < 0.5:  # beard or stubble on the lower face
+        yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+        along = (xx - mid[0]) * down[0] + (yy - mid[1]) * down[1]
+        lower = np.clip((along - d * rng.uniform(0.8, 1.1)) / (0.1 * d), 0, 1) * (np.asarray(face) > 0.5)
+        alpha = np.maximum(alpha, lower.astype(np.float32) * rng.uniform(0.3, 1.0))
+    alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 2.0)) * rng.uniform(0.4, 0.9)
+    grain = cv2.GaussianBlur(rng.random((n, n)).astype(np.float32), (0, 0), 0.6)
+    tone = HAIR_TONES[int(rng.integers(0, 3))] * (0.6 + 0.8 * grain[..., None])
+    return img * (1 - alpha[..., None]) + tone * alpha[..., None]
+
+
+def shadow_of(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The shadow an occluder of opacity ``alpha`` casts beside itself onto the face (drawn before it)."""
+    import cv2
+
+    n = img.shape[0]
+    m = np.float32([[1, 0, rng.uniform(-0.08, 0.08) * n], [0, 1, rng.uniform(-0.08, 0.08) * n]])
+    sh = cv2.warpAffine(np.asarray(alpha, np.float32), m, (n, n))
+    sh = cv2.GaussianBlur(sh, (0, 0), rng.uniform(0.5, 4.0))
+    return img * (1 - rng.uniform(0.3, 0.7) * sh[..., None])
+
+
+def lighting(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Hard cast shadows (a half plane, a band, a random shape), light falling off across the face, a highlight."""
+    import cv2
+
+    n = img.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) / n
+    if rng.random() < 0.45:  # a cast shadow with a hard or soft edge
+        kind = rng.random()
+        if kind < 0.5:  # half plane through a point near the middle (side light: half the face in shade)
+            a = rng.uniform(0, 2 * math.pi)
+            cx, cy = rng.uniform(0.3, 0.7, 2)
+            sh = ((xx - cx) * math.cos(a) + (yy - cy) * math.sin(a) > 0).astype(np.float32)
+        elif kind < 0.75:  # a band (a brim, a window frame)
+            a = rng.uniform(-0.4, 0.4) + (0 if rng.random() < 0.7 else math.pi / 2)
+            c, w = rng.uniform(0.1, 0.8), rng.uniform(0.1, 0.5)
+            t = (xx - 0.5) * math.sin(a) + (yy - c) * math.cos(a)
+            sh = ((t > -w / 2) & (t < w / 2)).astype(np.float32) if rng.random() < 0.5 else (t < 0).astype(np.float32)
+        else:  # the shadow of some object out of view
+            sh = blob_shape(rng, n)
+        sh = cv2.GaussianBlur(sh, (0, 0), rng.uniform(0.3, 3.0))
+        light = rng.uniform(0.2, 0.7)
+        tint = rng.uniform(0.9, 1.12, 3).astype(np.float32)
+        img = img * (1 - sh[..., None] * (1 - light * tint))
+    if rng.random() < 0.4:  # light falling off across the face
+        a = rng.uniform(0, 2 * math.pi)
+        t = np.clip((xx - 0.5) * math.cos(a) + (yy - 0.5) * math.sin(a) + 0.5, 0, 1)
+        lo, hi = rng.uniform(0.2, 0.8), rng.uniform(0.9, 1.4)
+        img = img * (lo + (hi - lo) * t)[..., None]
+    if rng.random() < 0.15:  # a specular highlight
+        cx, cy = rng.uniform(0.25, 0.75, 2)
+        r = rng.uniform(0.05, 0.2)
+        g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+        img = img + rng.uniform(30, 100) * g[..., None]
+    return img
+
+
+def camera(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """The camera's share: exposure, contrast, saturation, white balance, gamma, blur, noise, JPEG."""
+    import cv2
+
+    img = img * rng.uniform(0.6, 1.4) + rng.uniform(-20, 20)
+    grey = img.mean(2, keepdims=True)
+    img = grey + (img - grey) * rng.uniform(0.5, 1.4)
+    if rng.random() < 0.4:
+        img = img * rng.uniform(0.75, 1.25, 3).astype(np.float32)
+    img = np.clip(img, 0, 255)
+    if rng.random() < 0.4:
+        img = 255.0 * (img / 255.0) ** rng.uniform(0.5, 2.0)
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.0))
+    if rng.random() < 0.35:
+        img = img + rng.normal(0, rng.uniform(1, 10), img.shape).astype(np.float32)
+    if rng.random() < 0.25:
+        ok, buf = cv2.imencode(".jpg", np.clip(img + 0.5, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(10, 70))])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32)
+    return np.clip(img, 0, 255)
+
+
 def synth_sample(
     rng: np.random.Generator,
     image: Image,
@@ -437,36 +576,36 @@ def synth_sample(
     eyes: np.ndarray | None = None,
     others: Sequence[Image] = (),
     out_size: int = SEG_SIZE,
-    p_clear: float = 0.3,
+    p_clear: float = 0.35,
 ) -> tuple[Image, np.ndarray, np.ndarray]:
     """One training pair from an aligned crop: (uint8 out×out×3 image, float32 out×out visible-face
     target, float32 out×out face region).
 
     ``image`` (uint8 N×N×3) and ``face`` (float32 N×N face region, :func:`face_target`) are at the
-    drawing resolution (``SYNTH_SCALE`` × ``out_size``); ``eyes`` in its pixels. With
-    probability ``p_clear`` nothing is pasted; otherwise one to three occluders. Then a
-    photometric jitter (brightness, contrast, saturation, blur, noise) of the whole image.
+    drawing resolution (``SYNTH_SCALE`` × ``out_size``); ``eyes`` in its pixels. First the face's
+    own look changes (another skin tone, facial hair); with probability ``p_clear`` nothing is
+    pasted, otherwise one to three occluders, some casting a shadow; then the light (hard cast
+    shadows, fall-off, highlights) and the camera (exposure, white balance, gamma, blur, noise,
+    JPEG). Only the occluders change the target: a shadow, a dark skin or a moustache is face.
     """
     import cv2
 
     n = image.shape[0]
     img = np.asarray(image, np.float32)[..., :3]
     vis = np.asarray(face, np.float32).copy()
+    if rng.random() < 0.4:
+        img = skin_tone(rng, img, face)
+    if eyes is not None and rng.random() < 0.15:
+        img = facial_hair(rng, img, face, eyes)
     face_rgb = img[face > 0.5].mean(0) if (face > 0.5).any() else None
     if rng.random() >= p_clear:
         for _ in range(int(rng.choice([1, 1, 1, 2, 2, 3]))):
             alpha, colour, _kind = random_occluder(rng, n, eyes=eyes, face_rgb=face_rgb, others=others)
+            if rng.random() < 0.3:
+                img = shadow_of(rng, img, alpha)
             img = composite(img, alpha, colour)
             vis = vis * (1.0 - hidden(alpha))
-    # Photometric jitter of the whole picture (the camera, not the occluder).
-    img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20)
-    grey = img.mean(2, keepdims=True)
-    img = grey + (img - grey) * rng.uniform(0.6, 1.3)
-    if rng.random() < 0.3:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.0))
-    if rng.random() < 0.3:
-        img = img + rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
-    img = np.clip(img, 0, 255)
+    img = camera(rng, lighting(rng, img))
     face = np.asarray(face, np.float32)
     if n != out_size:
         img = cv2.resize(img, (out_size, out_size), interpolation=cv2.INTER_AREA)
