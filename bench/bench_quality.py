@@ -298,6 +298,7 @@ def convert_and_eval(
     tag: str = "",
     save: Callable[[], None] | None = None,
     source_faces: int = 200,
+    directions: tuple[str, ...] | None = None,
 ) -> None:
     """Convert and evaluate both directions with ``snap`` into ``results[minutes]``.
 
@@ -315,7 +316,7 @@ def convert_and_eval(
     entry["model"] = model_stats(snap)
     loaded = None
     for dkey, face, into, decoder in DIRECTIONS:
-        if dkey in entry and entry[dkey].get("eval"):
+        if dkey in entry and entry[dkey].get("eval") or (directions and dkey not in directions):
             continue
         if loaded is None:
             loaded = load_model(snap, "cpu")
@@ -443,18 +444,18 @@ def facesets_of_model(snap: Path) -> dict[str, Any]:
     return {"aiface1": {"folder": fs["source"]["path"], "faces": fs["source"]["faces"]}, "aiface2": {"folder": fs["target"]["path"], "faces": fs["target"]["faces"]}}
 
 
-def detail_copy(snap: Path, dst: Path, fsets: dict[str, Any], steps: int) -> Path:
+def detail_copy(snap: Path, dst: Path, fsets: dict[str, Any], steps: int, sides: tuple[str, ...] = ("source", "target")) -> Path:
     """A copy of ``snap`` with detail stages for both decoders (source: aiface1's faceset,
     target: aiface2's), ``steps`` steps each; reused when it exists."""
     from facedub.convert.detail import train_detail
 
-    if all((dst / f"detail-{side}.json").exists() for side in ("source", "target")):
+    if all((dst / f"detail-{side}.json").exists() for side in sides):
         return dst
     if not (dst / "model.json").exists():
         shutil.copytree(snap, dst, ignore=shutil.ignore_patterns("previews"))
     info = {}
     for side, face in (("source", "aiface1"), ("target", "aiface2")):
-        if (dst / f"detail-{side}.json").exists():
+        if (dst / f"detail-{side}.json").exists() or side not in sides:
             continue
         with LoadSampler() as ls:
             r = train_detail(dst, fsets[face]["folder"], side=side, minutes=None, steps=steps, reporter=LogReporter(f"detail {side}", every=60))
@@ -742,6 +743,7 @@ def write_strip(work: Path, label: str, keys: list[str], frames: int, out_png: P
                 return f.rgb
         raise ValueError(f"{path}: fewer than {frame + 1} frames")
 
+    frame = min(frame, frames - 1)
     x0, y0, x1, y1 = crop
     w, h = int((x1 - x0) * scale), int((y1 - y0) * scale)
     rows = []
@@ -785,14 +787,16 @@ def main_steps(args: argparse.Namespace) -> int:
         state.setdefault("model_dirs", {})[key] = str(snap)
         convert_and_eval(work, label, key, snap, fs, frames, args.every, results, source_faces=args.source_faces)
         if args.detail_steps:
-            d = detail_copy(snap, adir / f"{key}-detail", fs, args.detail_steps)
-            convert_and_eval(work, label, f"{key}+detail", d, fs, frames, args.every, results, settings={"detail": "auto"}, tag="-detail", source_faces=args.source_faces)
+            dirs = tuple(args.directions.split(",")) if args.directions else None
+            sides = tuple(dec for dk, _f, _i, dec in DIRECTIONS if not dirs or dk in dirs)
+            d = detail_copy(snap, adir / f"{key}-detail", fs, args.detail_steps, sides)
+            convert_and_eval(work, label, f"{key}+detail", d, fs, frames, args.every, results, settings={"detail": "auto"}, tag="-detail", source_faces=args.source_faces, directions=dirs)
             results[f"{key}+detail"]["detail"] = read_json(d / "bench-detail.json", {})
             write_json(adir / "results.json", results)
         state["evaluated"] = time.strftime("%Y-%m-%d")
         write_json(adir / "state.json", state)
-        if args.strip and f"{key}+detail" in results:
-            write_strip(work, label, [key, f"{key}+detail"], frames, Path(args.strip))
+        if args.strip:
+            write_strip(work, label, [key, f"{key}+detail"] if f"{key}+detail" in results else [key], frames, Path(args.strip))
         if not args.no_write:
             write_section("recipes", "Swap quality per training step: recipes and the detail stage (recipes)", render_steps(work))
 
@@ -830,7 +834,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--facesets", default=None, help="per-step mode: folder holding the aiface1 and aiface2 facesets to train on (default: extracted into the work folder)")
     ap.add_argument("--detail-steps", type=int, default=0, help="per-step mode: also train the detail stage (both decoders, N steps each) on a copy of each snapshot and evaluate with it")
     ap.add_argument("--source-faces", type=int, default=200, help="eval: at most this many faceset faces form the source identity (EvalConfig.max_source_faces; fewer = faster)")
-    ap.add_argument("--strip", default=None, help="per-step mode with --detail-steps: write a small before/after PNG (target | output | output with the detail stage) here")
+    ap.add_argument("--directions", default=None, help="per-step mode, detail stage: only these directions (a1_into_a2, a2_into_a1; comma separated)")
+    ap.add_argument("--strip", default=None, help="per-step mode: write a small before/after PNG here (target | output, and the output with the detail stage with --detail-steps)")
     args = ap.parse_args(argv)
     if args.steps:
         return main_steps(args)
