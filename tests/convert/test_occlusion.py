@@ -90,7 +90,7 @@ def test_segmentation_trains_in_seconds_and_keeps_an_occluder_out(tmp_path):
     rng = np.random.default_rng(0)
     crops, lms = zip(*[_drawn_face(rng) for _ in range(12)])
     data = oc.crop_set(crops, lms, size=32)
-    cfg = oc.OcclusionTrainConfig(steps=150, batch=12, widths=(6, 12, 24), size=32, lr=5e-3, seed=0)
+    cfg = oc.OcclusionTrainConfig(steps=150, batch=12, widths=(6, 12, 24), size=32, lr=5e-3, seed=0, looks=False)
     net = oc.train_occlusion(data, cfg)
     path = tmp_path / "occ.safetensors"
     oc.save_weights(path, net, oc.OcclusionInfo(size=32, widths=cfg.widths, trained="test"))
@@ -166,6 +166,52 @@ def test_shipped_weights_give_a_sensible_mask_on_a_real_face(shared_data):
     assert pb[mouth_seg[1] - r : mouth_seg[1] + r + 1, mouth_seg[0] - r : mouth_seg[0] + r + 1].mean() < 0.3
     eyes_seg = transform_points(lm[36:48].mean(0)[None], to_seg)[0].round().astype(int)
     assert pb[eyes_seg[1], eyes_seg[0]] > 0.5  # the eyes above the bar stay visible
+
+
+@pytest.mark.shared
+@pytest.mark.xfail(strict=True, reason="the shipped weights call 21-95 % of these clear faces hidden (why occlusion is off by default); "
+                   "weights from the current bench/train_occlusion.py pass this but find less of a dark bar over the mouth, so they are not shipped yet")
+def test_shipped_weights_call_a_clear_face_visible_under_hard_shadow_and_darker_skin(shared_data):
+    """Held-out faces (a GRID speaker and the portrait aiface6, never trained on) with nothing in
+    front of them, as they are, half in hard shadow, and darker and warmer as a deep skin tone:
+    the network calls at most a small share of the pasted face hull hidden (what it calls hidden
+    stays unswapped). bench/occlusion_heldout.py measures the same over 33 faces and more conditions."""
+    import cv2
+
+    from facedub.faces.align import CROP_SIZE, warp
+    from facedub.faces.detect import FaceDetector
+    from facedub.media.reader import load_image, open_media
+
+    pictures = [
+        next(iter(open_media(shared_data / "grid" / "swiz3n.mpg").frames(start=40, limit=1))).rgb,
+        np.ascontiguousarray(np.asarray(load_image(shared_data / "portraits" / "aiface6.png"))[..., :3]),
+    ]
+    model = oc.load_occlusion()
+    shares = {}
+    with FaceDetector() as det:
+        for k, rgb in enumerate(pictures):
+            f = det.detect(rgb)[0]
+            a = align_matrix(f.points5)
+            crop = warp(rgb, a, CROP_SIZE).astype(np.float32)
+            lm = transform_points(np.asarray(f.landmarks68, np.float64), a)
+            # Shadow: everything left of the line through the nose bridge and tip at 35 % light, edge soft 1.5 px.
+            top, tip = lm[27], lm[30]
+            yy, xx = np.mgrid[0:CROP_SIZE, 0:CROP_SIZE].astype(np.float32)
+            side = ((xx - tip[0]) * (tip[1] - top[1]) - (yy - tip[1]) * (tip[0] - top[0]) < 0).astype(np.float32)
+            side = cv2.GaussianBlur(side, (0, 0), 1.5)[..., None]
+            lab = cv2.cvtColor(crop.astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+            lab[..., 0] *= 0.45
+            lab[..., 1:] = 128 + (lab[..., 1:] - 128) * 1.1 + 6
+            looks = {
+                "as is": crop,
+                "hard shadow": crop * (1 - 0.65 * side),
+                "darker skin": cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB).astype(np.float32),
+            }
+            hull = transform_points(face_outline(lm, 0.1), crop_to_model_matrix(model.coverage, model.size))
+            for name, img in looks.items():
+                x = crop_to_model(np.clip(img + 0.5, 0, 255).astype(np.uint8), model.coverage, model.size)
+                shares[(k, name)] = 1 - oc.visible_share(model(x), hull)
+    assert max(shares.values()) <= 0.08, shares
 
 
 # --- compositing -------------------------------------------------------------------------------

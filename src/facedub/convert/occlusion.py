@@ -577,6 +577,7 @@ def synth_sample(
     others: Sequence[Image] = (),
     out_size: int = SEG_SIZE,
     p_clear: float = 0.35,
+    looks: bool = True,
 ) -> tuple[Image, np.ndarray, np.ndarray]:
     """One training pair from an aligned crop: (uint8 out×out×3 image, float32 out×out visible-face
     target, float32 out×out face region).
@@ -587,25 +588,30 @@ def synth_sample(
     pasted, otherwise one to three occluders, some casting a shadow; then the light (hard cast
     shadows, fall-off, highlights) and the camera (exposure, white balance, gamma, blur, noise,
     JPEG). Only the occluders change the target: a shadow, a dark skin or a moustache is face.
+    ``looks=False`` leaves out the skin, facial hair, shadows and light and keeps a mild camera
+    jitter (a few-second training on drawn faces learns faster without them).
     """
     import cv2
 
     n = image.shape[0]
     img = np.asarray(image, np.float32)[..., :3]
     vis = np.asarray(face, np.float32).copy()
-    if rng.random() < 0.4:
+    if looks and rng.random() < 0.4:
         img = skin_tone(rng, img, face)
-    if eyes is not None and rng.random() < 0.15:
+    if looks and eyes is not None and rng.random() < 0.15:
         img = facial_hair(rng, img, face, eyes)
     face_rgb = img[face > 0.5].mean(0) if (face > 0.5).any() else None
     if rng.random() >= p_clear:
         for _ in range(int(rng.choice([1, 1, 1, 2, 2, 3]))):
             alpha, colour, _kind = random_occluder(rng, n, eyes=eyes, face_rgb=face_rgb, others=others)
-            if rng.random() < 0.3:
+            if looks and rng.random() < 0.3:
                 img = shadow_of(rng, img, alpha)
             img = composite(img, alpha, colour)
             vis = vis * (1.0 - hidden(alpha))
-    img = camera(rng, lighting(rng, img))
+    if looks:
+        img = camera(rng, lighting(rng, img))
+    else:
+        img = np.clip(img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20), 0, 255)
     face = np.asarray(face, np.float32)
     if n != out_size:
         img = cv2.resize(img, (out_size, out_size), interpolation=cv2.INTER_AREA)
@@ -751,6 +757,7 @@ class OcclusionTrainConfig:
     widths: tuple[int, ...] = DEFAULT_WIDTHS  # U-Net channels per level
     size: int = SEG_SIZE  # network input side
     seed: int = 0
+    looks: bool = True  # label-preserving changes of skin, facial hair, shadows and light (see synth_sample)
     threads: int | None = 1  # torch threads (the batch synthesis runs on a thread of its own); None = torch's default
 
 
@@ -798,7 +805,7 @@ def faceset_crops(folders: Sequence[str | Path], every: int = 1, limit: int | No
     return crops, lms
 
 
-def synth_batch(rng: np.random.Generator, data: CropSet, batch: int, size: int = SEG_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synth_batch(rng: np.random.Generator, data: CropSet, batch: int, size: int = SEG_SIZE, looks: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``batch`` training pairs: (uint8 images [B,S,S,3], float32 visible-face targets [B,S,S], float32
     face regions [B,S,S]), each face with a random small rotation, zoom, shift and flip."""
     import cv2
@@ -820,7 +827,7 @@ def synth_batch(rng: np.random.Generator, data: CropSet, batch: int, size: int =
             img, face = img[:, ::-1], face[:, ::-1]
             eyes = np.stack([[n - 1 - eyes[1, 0], eyes[1, 1]], [n - 1 - eyes[0, 0], eyes[0, 1]]])
         others = [data.images[int(j)] for j in rng.integers(0, len(data.images), 2)]
-        x, y, f = synth_sample(rng, np.ascontiguousarray(img), np.ascontiguousarray(face), eyes=eyes, others=others, out_size=size)
+        x, y, f = synth_sample(rng, np.ascontiguousarray(img), np.ascontiguousarray(face), eyes=eyes, others=others, out_size=size, looks=looks)
         xs.append(x)
         ys.append(y)
         fs.append(f)
@@ -873,7 +880,7 @@ def train_occlusion(data: CropSet, config: OcclusionTrainConfig = OcclusionTrain
     def produce() -> None:
         try:
             for _ in range(config.steps):
-                item = synth_batch(rng, data, config.batch, config.size)
+                item = synth_batch(rng, data, config.batch, config.size, config.looks)
                 while not stop.is_set():
                     try:
                         batches.put(item, timeout=0.1)
