@@ -29,7 +29,8 @@ C2PA and manifest on the finished file, before it appears under its final name).
 person's footage) with the same machinery.
 
 This module holds the stage functions (:func:`convert_video`, :func:`convert_preview`,
-:func:`convert_frame`) and the threaded run (``_run``). The pieces it strings together:
+:func:`convert_frame`) and the threaded run (``_run``: one thread per method of ``_Stages``).
+The pieces it strings together:
 
 - :mod:`~facedub.convert.target`: which detected face is the target person's (identity per track);
 - :mod:`~facedub.convert.smoothing`: bridging dropouts, the one-euro landmark filter, jitter;
@@ -379,126 +380,56 @@ def convert_video(
     ``on_paste`` is called with a :class:`PasteRecord` for every frame, in frame order, from
     the blending thread (datasets take their manipulation masks from it); it does not change
     what is written.
+
+    The steps: open the input (:func:`_open_input`), check the outputs before any work
+    (:func:`_check_outputs`), load the model, pass the safety checks (``begin_output``), open
+    the sink (:func:`_open_sink`), run the threaded pipeline (:func:`_run`), finish the file
+    (``finalize_output``) and summarise (:func:`_summary`).
     """
     config = config or ConvertConfig()
     reporter = reporter or NullReporter()
     t0 = time.perf_counter()
     outputs = sequence_out.parse_outputs(out, None if matte_out is None else os.fspath(matte_out), None if face_out is None else os.fspath(face_out))
-    span: sequence_out.Span | None = None
-    if sequence_out.names_sequence(target):
-        reader, span = sequence_out.open_sequence(target, config)
-        kind = "sequence"
-    else:
-        reader = open_single(Path(target))
-        kind = reader.kind
-        if config.frame_range is not None and kind != "video":
-            raise BadInput(f"{target}: a frame range FIRST-LAST is for a video or an image sequence, not a single image")
-        if kind == "video" and (config.frame_range is not None or outputs is not None):
-            # A range of a video, or a video into a sequence (whose chunks must match one run):
-            # frames indexed from 0 by PTS, read from a seek, as a sequence's span.
-            if config.frame_range is not None and config.max_frames is not None:
-                raise BadInput(f"{target}: give --frames FIRST-LAST or --max-frames N, not both")
-            count = len(reader.frame_pts())
-            if count == 0:
-                raise BadInput(f"{target}: video holds no frames")
-            wanted = config.frame_range
-            if wanted is None and config.max_frames is not None:
-                wanted = (0, min(count, config.max_frames) - 1)
-            span = sequence_out.plan_span((0, count - 1), wanted, config, reader.fps, str(target), what="the video")
-            reader.frame_count = count
-    video_span = span is not None and kind == "video"  # a video read by frame index (see above)
-    seq_in = span is not None and not video_span
-    first_input = Path(reader.path) if seq_in else Path(target)
-    if outputs is not None:
-        sequence_out.check_outputs(outputs, [None if seq_in else first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
-                                   reader.seq.pattern if seq_in else None, span.write[0] if span is not None else 0)
-    _check_codec(config.codec, out, kind, outputs is not None)
-    if outputs is None:
-        _check_paths(first_input, Path(out), kind, config.codec)
+    inp = _open_input(target, config, outputs)
+    _check_outputs(inp, model, out, outputs, config)
     loaded = load_convert_model(model, config.device)
     meta = model_meta(loaded)
     runner = Runner(loaded, config.reverse, config.precision, config.detail)
     # The single safety decision point: consent of both identities, content gate on the target.
     ctx = policy.begin_output(
-        first_input, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter,
-        output_id=sequence_out.job_id(target, model, outputs, out, config, meta) if span is not None else None,
-        frames=sequence_out.sample_frames(reader, span) if seq_in else None,
+        inp.first_input, meta, settings=asdict(config), visible_label=config.visible_label, reporter=reporter,
+        output_id=sequence_out.job_id(target, model, outputs, out, config, meta) if inp.span is not None else None,
+        frames=sequence_out.sample_frames(inp.reader, inp.span) if inp.seq_in else None,
     )
 
     own_detector = detector is None
     # A sequence is read frame by frame without the detector's tracking: each frame's faces
     # depend on that frame alone, so a range renders as it does inside the whole shot.
     # A video read by frame index likewise (its chunks must match one run).
-    det = detector if detector is not None else _make_detector(video_mode=(kind == "video" and not video_span))
-    fps = float(reader.fps) if kind in ("video", "sequence") else 0.0
-    total = reader.frame_count if config.max_frames is None else min(reader.frame_count, config.max_frames)
-    if video_span:
-        total = span.read[1] - span.read[0] + 1
+    det = detector if detector is not None else _make_detector(video_mode=(inp.kind == "video" and not inp.video_span))
+    total = _frame_total(inp, config)
     warnings: list[str] = [runner.detail_note] if runner.detail_note else []
     counts = {"swapped": 0, "bridged": 0, "no_face": 0, "frames": 0, "cuts": 0, "identity_checks": 0}
     phases: dict[str, float] = {}
-
-    from facedub.fileio import atomic_path
-
-    # Bound the frames in flight (≈ 4 queues + a batch) to about 512 MB for large frames.
-    frame_bytes = max(1, reader.width * reader.height * 3)
-    pipe = _Pipeline(max(2, min(config.queue_size, (512 << 20) // (5 * frame_bytes))))
-    smoother = Smoother(config, fps)
+    pipe = _Pipeline(_queue_size(config, inp.reader))
+    smoother = Smoother(config, inp.fps)
     try:
         with contextlib.ExitStack() as stack:
-            tmp: Path | None = None
-            if outputs is not None:
-                plates = sequence_out.SequencePlates(reader) if seq_in else sequence_out.EightBitPlates()
-                written = span.write if span is not None else (0, total - 1)
-                inputs = {"target": os.fspath(target), "frames": list(written), "model": os.fspath(model) if isinstance(model, (str, os.PathLike)) else meta.get("model_id")}
-                sink: Any = sequence_out.SequenceSink(plates, outputs, ctx, written, inputs, sign_frames=config.c2pa_frames)
-            elif kind in ("video", "sequence"):
-                from facedub.media.writer import VideoWriter
-
-                tmp = stack.enter_context(atomic_path(Path(out)))
-                audio = kind == "video" and reader.has_audio
-                # A trimmed render (a range of a video, written from time 0) takes the sound of its frames.
-                window = _trimmed_audio_window(reader, span) if audio and config.frame_range is not None else None
-                sink = VideoWriter(
-                    tmp,
-                    reader.width,
-                    reader.height,
-                    reader.fps,
-                    audio_from=target if audio else None,
-                    crf=config.crf,
-                    preset=config.preset,
-                    audio_duration=None if config.max_frames is None or not audio else config.max_frames / reader.fps,
-                    metadata=ctx.writer_metadata(),
-                    threads=encoder_threads(reader.width, reader.height),
-                    timed=kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
-                    codec=config.codec,
-                    bits=16 if seq_in else 8,  # FFV1 from plates: 16-bit RGB, no 8-bit step
-                    audio_window=window,
-                )
-                if seq_in and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
-                    sink = sequence_out.VideoMasterSink(sequence_out.SequencePlates(reader), ctx, sink)
-                warnings.extend(reader.notes() + sink.notes)  # rotation, deinterlacing, padding, streams left out
-            else:
-                tmp = stack.enter_context(atomic_path(Path(out)))
-                sink = ImageWriter(tmp)
+            sink, tmp = _open_sink(stack, inp, model, out, outputs, config, ctx, meta, total, warnings)
             t_frames = time.perf_counter()
             phases["checks"] = round(t_frames - t0, 3)
             try:
                 # OpenCV splitting each small warp / blur over the cores costs more CPU than
                 # it saves wall time once every core runs a stage (≈1.4 ms a face at 512²).
                 with _opencv_threads(1):
-                    _run(pipe, reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx, occlusion_model(config, model), on_paste=on_paste, span=span)
-                if counts["frames"] == 0:
-                    raise BadInput(f"{target}: no frames could be read")
-                if counts["swapped"] == 0 and not (span is not None and config.frame_range is not None):
-                    raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
-                if counts["swapped"] == 0:  # a chunk of a shot may lie where the person is not: written unchanged, a render farm's job goes on
-                    warnings.append(f"{target}: no face of the target person in frames {span.write[0]}-{span.write[1]}; they were written unchanged (apart from the marks)")
+                    _run(pipe, inp.reader, det, runner, meta, config, smoother, sink, reporter, total, counts, identity, ctx,
+                         occlusion_model(config, model), on_paste=on_paste, span=inp.span)
+                warnings.extend(_check_counts(inp, config, counts))
                 sink.close()
             except BaseException:
                 sink.abort()
                 raise
-            warnings.extend(getattr(reader, "problems", []))  # frames the decoder could not read
+            warnings.extend(getattr(inp.reader, "problems", []))  # frames the decoder could not read
             t_finish = time.perf_counter()
             phases["frames"] = round(t_finish - t_frames, 3)
             if tmp is not None:
@@ -509,16 +440,169 @@ def convert_video(
         if own_detector:
             _close(det)
 
+    warnings.extend(_after_run_notes(meta, config, counts))
+    for w in warnings:
+        reporter.note(w)
+    return _summary(inp, out, outputs, counts, time.perf_counter() - t0, smoother, pipe, phases, warnings, runner)
+
+
+@dataclass
+class _Input:
+    """What convert reads: the reader, its kind and, when frames are chosen by number, the span."""
+
+    target: str | os.PathLike[str]
+    reader: Any
+    kind: str  # "video", "image" or "sequence"
+    span: "sequence_out.Span | None" = None  # frames read and written (a sequence, or a video read by frame index)
+
+    @property
+    def video_span(self) -> bool:
+        """A video read by frame index (a range of it, or a video into a sequence)."""
+        return self.span is not None and self.kind == "video"
+
+    @property
+    def seq_in(self) -> bool:
+        """The input is an image sequence."""
+        return self.span is not None and not self.video_span
+
+    @property
+    def first_input(self) -> Path:
+        """The input file the checks name: a sequence's first frame, else the target."""
+        return Path(self.reader.path) if self.seq_in else Path(self.target)
+
+    @property
+    def fps(self) -> float:
+        return float(self.reader.fps) if self.kind in ("video", "sequence") else 0.0
+
+
+def _open_input(target: str | os.PathLike[str], config: ConvertConfig, outputs: "sequence_out.SequenceOutputs | None") -> _Input:
+    """Open the target, and plan the span of frames when they are chosen by number."""
+    if sequence_out.names_sequence(target):
+        reader, span = sequence_out.open_sequence(target, config)
+        return _Input(target, reader, "sequence", span)
+    reader = open_single(Path(target))
+    inp = _Input(target, reader, reader.kind)
+    if config.frame_range is not None and inp.kind != "video":
+        raise BadInput(f"{target}: a frame range FIRST-LAST is for a video or an image sequence, not a single image")
+    if inp.kind == "video" and (config.frame_range is not None or outputs is not None):
+        inp.span = _video_span(target, reader, config)
+    return inp
+
+
+def _video_span(target: str | os.PathLike[str], reader: Any, config: ConvertConfig) -> "sequence_out.Span":
+    """A range of a video, or a video into a sequence (whose chunks must match one run):
+    frames indexed from 0 by PTS, read from a seek, as a sequence's span."""
+    if config.frame_range is not None and config.max_frames is not None:
+        raise BadInput(f"{target}: give --frames FIRST-LAST or --max-frames N, not both")
+    count = len(reader.frame_pts())
+    if count == 0:
+        raise BadInput(f"{target}: video holds no frames")
+    wanted = config.frame_range
+    if wanted is None and config.max_frames is not None:
+        wanted = (0, min(count, config.max_frames) - 1)
+    span = sequence_out.plan_span((0, count - 1), wanted, config, reader.fps, str(target), what="the video")
+    reader.frame_count = count
+    return span
+
+
+def _check_outputs(inp: _Input, model: Any, out: str | os.PathLike[str], outputs: "sequence_out.SequenceOutputs | None", config: ConvertConfig) -> None:
+    """Every check of the output names and the codec, before any work."""
+    if outputs is not None:
+        sequence_out.check_outputs(outputs, [None if inp.seq_in else inp.first_input, Path(model) if isinstance(model, (str, os.PathLike)) else None],
+                                   inp.reader.seq.pattern if inp.seq_in else None, inp.span.write[0] if inp.span is not None else 0)
+    _check_codec(config.codec, out, inp.kind, outputs is not None)
+    if outputs is None:
+        _check_paths(inp.first_input, Path(out), inp.kind, config.codec)
+
+
+def _frame_total(inp: _Input, config: ConvertConfig) -> int:
+    """Frames the run will read (warm-up included), for the progress bar."""
+    if inp.video_span:
+        return inp.span.read[1] - inp.span.read[0] + 1
+    return inp.reader.frame_count if config.max_frames is None else min(inp.reader.frame_count, config.max_frames)
+
+
+def _queue_size(config: ConvertConfig, reader: Any) -> int:
+    """Bound the frames in flight (≈ 4 queues + a batch) to about 512 MB for large frames."""
+    frame_bytes = max(1, reader.width * reader.height * 3)
+    return max(2, min(config.queue_size, (512 << 20) // (5 * frame_bytes)))
+
+
+def _open_sink(stack: contextlib.ExitStack, inp: _Input, model: Any, out: str | os.PathLike[str], outputs: "sequence_out.SequenceOutputs | None",
+               config: ConvertConfig, ctx: policy.OutputContext, meta: dict[str, Any], total: int, warnings: list[str]) -> tuple[Any, Path | None]:
+    """(sink, temporary file or None): where the frames go, an image sequence, a video or an image."""
+    from facedub.fileio import atomic_path
+
+    if outputs is not None:
+        plates = sequence_out.SequencePlates(inp.reader) if inp.seq_in else sequence_out.EightBitPlates()
+        written = inp.span.write if inp.span is not None else (0, total - 1)
+        inputs = {"target": os.fspath(inp.target), "frames": list(written), "model": os.fspath(model) if isinstance(model, (str, os.PathLike)) else meta.get("model_id")}
+        return sequence_out.SequenceSink(plates, outputs, ctx, written, inputs, sign_frames=config.c2pa_frames), None
+    tmp = stack.enter_context(atomic_path(Path(out)))
+    if inp.kind in ("video", "sequence"):
+        sink = _video_sink(tmp, inp, config, ctx)
+        warnings.extend(inp.reader.notes() + sink.notes)  # rotation, deinterlacing, padding, streams left out
+        return sink, tmp
+    return ImageWriter(tmp), tmp
+
+
+def _video_sink(tmp: Path, inp: _Input, config: ConvertConfig, ctx: policy.OutputContext) -> Any:
+    """The video writer (with the input's sound), or for plates into a master the sink that
+    composites them at their own precision."""
+    from facedub.media.writer import VideoWriter
+
+    reader = inp.reader
+    audio = inp.kind == "video" and reader.has_audio
+    # A trimmed render (a range of a video, written from time 0) takes the sound of its frames.
+    window = _trimmed_audio_window(reader, inp.span) if audio and config.frame_range is not None else None
+    sink: Any = VideoWriter(
+        tmp,
+        reader.width,
+        reader.height,
+        reader.fps,
+        audio_from=inp.target if audio else None,
+        crf=config.crf,
+        preset=config.preset,
+        audio_duration=None if config.max_frames is None or not audio else config.max_frames / reader.fps,
+        metadata=ctx.writer_metadata(),
+        threads=encoder_threads(reader.width, reader.height),
+        timed=inp.kind == "video",  # each frame keeps its input timestamp (variable frame rate, audio sync)
+        codec=config.codec,
+        bits=16 if inp.seq_in else 8,  # FFV1 from plates: 16-bit RGB, no 8-bit step
+        audio_window=window,
+    )
+    if inp.seq_in and config.codec != "h264":  # a master from plates: composited at their precision, no 8-bit step
+        sink = sequence_out.VideoMasterSink(sequence_out.SequencePlates(reader), ctx, sink)
+    return sink
+
+
+def _check_counts(inp: _Input, config: ConvertConfig, counts: dict[str, int]) -> list[str]:
+    """BadInput when nothing was read or no face swapped; a chunk without the person is a note."""
+    target = inp.target
+    if counts["frames"] == 0:
+        raise BadInput(f"{target}: no frames could be read")
+    if counts["swapped"] == 0 and not (inp.span is not None and config.frame_range is not None):
+        raise BadInput(f"{target}: no face of the target person found in any of the {counts['frames']} frames")
+    if counts["swapped"] == 0:  # a chunk of a shot may lie where the person is not: written unchanged, a render farm's job goes on
+        return [f"{target}: no face of the target person in frames {inp.span.write[0]}-{inp.span.write[1]}; they were written unchanged (apart from the marks)"]
+    return []
+
+
+def _after_run_notes(meta: dict[str, Any], config: ConvertConfig, counts: dict[str, int]) -> list[str]:
+    notes = []
     if target_descriptor(meta, config.reverse) is None:
-        warnings.append(
+        notes.append(
             "the model stores no descriptor of the target person, so faces were not checked for identity: "
             "the only face in a frame (or the largest of several) was swapped, whoever it was; retrain to store one"
         )
     if counts["no_face"]:
-        warnings.append(f"{counts['no_face']} of {counts['frames']} frames had no face of the target person and were copied unchanged")
-    for w in warnings:
-        reporter.note(w)
-    seconds = time.perf_counter() - t0
+        notes.append(f"{counts['no_face']} of {counts['frames']} frames had no face of the target person and were copied unchanged")
+    return notes
+
+
+def _summary(inp: _Input, out: str | os.PathLike[str], outputs: "sequence_out.SequenceOutputs | None", counts: dict[str, int], seconds: float,
+             smoother: Smoother, pipe: _Pipeline, phases: dict[str, float], warnings: list[str], runner: Runner) -> ConvertSummary:
+    reader, kind = inp.reader, inp.kind
     jr, js = smoother.jitter.result()
     return ConvertSummary(
         output=str(outputs.out) if outputs is not None else str(out),
@@ -529,7 +613,7 @@ def convert_video(
         no_face=counts["no_face"],
         width=reader.width,
         height=reader.height,
-        fps=fps,
+        fps=inp.fps,
         audio=bool(kind == "video" and reader.has_audio and outputs is None),
         seconds=seconds,
         frames_per_second=counts["frames"] / seconds if seconds > 0 else 0.0,
@@ -563,194 +647,23 @@ def _run(
     span: "sequence_out.Span | None" = None,
     on_paste: Callable[[PasteRecord], None] | None = None,
 ) -> None:
-    workers, threads = model_parallelism(config, runner.device.type, available_cores())
-    q_dec, q_det, q_out = pipe.queue(), pipe.queue(), pipe.queue()
-    # Batches waiting for a model worker, and finished batches (in any order) for the blender.
-    q_batch, q_inf = pipe.queue(workers), pipe.queue(finished_batches(workers, config.batch))
-    q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
-    chooser = TargetChooser(target_descriptor(meta, config.reverse), config, identity)
-    cuts = None if config.cut_threshold is None or reader.kind not in ("video", "sequence") else CutDetector(config.cut_threshold)
-    layered = bool(getattr(sink, "wants_layers", False))  # an image-sequence sink composites at the plate's precision
-
-    def decode() -> None:
-        if span is not None and reader.kind == "video":  # by frame index, from a seek before the warm-up
-            it = iter(reader.frames_between(span.read[0], span.read[1], threads=decoder_threads(reader.width, reader.height)))
-        else:
-            it = iter(reader.frames(limit=config.max_frames, threads=decoder_threads(reader.width, reader.height)))
-        while True:
-            t = time.perf_counter()
-            try:
-                f = next(it)
-            except StopIteration:
-                break
-            pipe.add_busy("decode", time.perf_counter() - t)
-            pipe.put(q_dec, _Item(f.index, f.time, f.rgb))
-        pipe.put(q_dec, _END)
-
-    def detect() -> None:
-        for item in pipe.items(q_dec):
-            t = time.perf_counter()
-            if cuts is not None and cuts.update(item.rgb):
-                # A new shot: nothing tracked in the last one carries over.
-                item.cut = True
-                chooser.reset()
-                reset = getattr(det, "reset", None)
-                if callable(reset):
-                    reset()
-            t_det = time.perf_counter()
-            faces = det.detect(item.rgb)
-            t_id = time.perf_counter()
-            id_before = chooser.seconds
-            face = chooser.choose(item.rgb, faces, item.index if span is not None else None)
-            if face is not None:
-                item.lm = np.asarray(face.landmarks68, dtype=np.float64)
-            pipe.add_busy("cuts", t_det - t)
-            pipe.add_busy("detect", t_id - t_det + (time.perf_counter() - t_id) - (chooser.seconds - id_before))
-            pipe.add_busy("identity", chooser.seconds - id_before)
-            pipe.put(q_det, item)
-        counts["identity_checks"] = chooser.descriptor_calls
-        pipe.put(q_det, _END)
-
-    def batches() -> None:
-        bridger = Bridger(config.max_gap)
-        pending: list[_Item] = []
-        seq = 0
-
-        def flush() -> None:
-            nonlocal seq
-            if pending:
-                pipe.put(q_batch, (seq, list(pending)))
-                seq += 1
-            pending.clear()
-
-        def prepare(items: list[_Item]) -> None:
-            t = time.perf_counter()
-            for it in items:
-                if it.lm is None or it.cut:
-                    smoother.reset()  # a dropout or a new shot: the filter starts afresh
-                if it.lm is not None:
-                    it.lm_s = smoother(it)
-                    if span is None or span.models(it.index):  # a sequence's warm-up: the landmark filter only
-                        it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
-                        if occ is not None:
-                            it.occ_x, it.occ_m = occ.inputs(it.rgb, it.align)
-                pending.append(it)
-                if span is not None and span.batch_ends(it.index):
-                    flush()  # batches on fixed frame numbers: a chunk's batches are the whole run's
-            pipe.add_busy("align", time.perf_counter() - t)
-            if span is None and (sum(1 for it in pending if it.x is not None) >= config.batch or len(pending) >= 2 * config.batch):
-                flush()
-
-        for item in pipe.items(q_det):
-            prepare(bridger.push(item))
-        prepare(bridger.flush())
-        flush()
-        for _ in range(workers):
-            pipe.put(q_batch, _END)
-
-    def model_worker() -> None:
-        import torch
-
-        torch.set_num_threads(threads)  # this thread's own setting; the caller's is untouched
-        for seq, items in pipe.items(q_batch):
-            faces = [it for it in items if it.x is not None]
-            if faces:
-                t = time.perf_counter()
-                for start in range(0, len(faces), config.batch):
-                    chunk = faces[start : start + config.batch]
-                    rgb, masks = runner(np.stack([it.x for it in chunk]))
-                    for k, it in enumerate(chunk):
-                        it.face = rgb[k]
-                        it.face_mask = None if masks is None else masks[k]
-                pipe.add_busy("model", time.perf_counter() - t)
-                if occ is not None:
-                    t = time.perf_counter()
-                    for start in range(0, len(faces), config.batch):
-                        chunk = faces[start : start + config.batch]
-                        vis = occ(np.stack([it.occ_x for it in chunk]))
-                        for k, it in enumerate(chunk):
-                            it.visible = vis[k]
-                    pipe.add_busy("occlusion", time.perf_counter() - t)
-            pipe.put(q_inf, (seq, items))
-        pipe.put(q_inf, _END)
-
-    def in_order() -> Iterable[_Item]:
-        """Items of the finished batches in frame order (workers may finish out of order)."""
-        held: dict[int, list[_Item]] = {}
-        wanted, ended = 0, 0
-        while ended < workers:
-            got = pipe.get(q_inf)
-            if got is _END:
-                ended += 1
-                continue
-            held[got[0]] = got[1]
-            while wanted in held:
-                yield from held.pop(wanted)
-                wanted += 1
-        if held:
-            raise RuntimeError(f"convert: batches {sorted(held)} were finished but batch {wanted} never was")
-
-    def composite() -> None:
-        comp = Compositor(config, runner.size)
-        comp.layers = layered
-        comp.record = on_paste is not None  # keeps the paste mask; the pixels are the same
-        for it in in_order():
-            t = time.perf_counter()
-            # The plate before the paste (the watermark hides in its texture, strongest in the face).
-            plate = it.rgb.copy() if it.face is not None and it.rgb.flags.writeable else it.rgb
-            frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
-            if it.cut:
-                comp.reset()  # colour statistics of the last shot's face do not carry over
-            it.swapped = it.face is not None
-            if it.face is not None:
-                comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align, it.visible, it.occ_m)
-            else:
-                comp.reset()
-            if on_paste is not None:
-                pasted = comp.last_mask if it.face is not None else None
-                on_paste(PasteRecord(
-                    it.index, it.time, None if pasted is None else pasted[0], None if pasted is None else pasted[1],
-                    it.lm_s if it.face is not None else None, plate, frame,
-                ))
-            if span is not None and not span.writes(it.index):
-                it.out = None  # a warm-up or look-ahead frame: read for the filters, not written
-            elif layered:
-                it.out = sequence_out.Layers(it.index, plate, it.lm_s if it.swapped else None, comp.last_paste if it.swapped else None)
-            else:
-                it.out = policy.mark_frame(frame, ctx, it.lm_s if it.face is not None else None, plate)
-            it.rgb = it.x = it.face = it.face_mask = it.occ_x = it.visible = None  # type: ignore[assignment]
-            pipe.add_busy("blend", time.perf_counter() - t)
-            pipe.put(q_out, it)
-        pipe.put(q_out, _END)
-
-    # A trimmed video render (a range of a video into a video) starts at time 0.
-    shift_times = span is not None and reader.kind == "video" and config.frame_range is not None and not layered
-    origin: list[float] = []
-
-    def encode() -> None:
-        for it in pipe.items(q_out):
-            if it.out is None:
-                pipe.put(q_done, None)
-                continue
-            t = time.perf_counter()
-            if shift_times and not origin:
-                origin.append(it.time)
-            sink.write(it.out, it.time - origin[0] if shift_times else it.time)
-            pipe.add_busy("encode", time.perf_counter() - t)
-            pipe.put(q_done, (it.swapped, it.bridged, it.cut))
-        pipe.put(q_done, _END)
-
+    """Run the stages of :class:`_Stages` as threads and follow their progress here."""
+    st = _Stages(pipe, reader, det, runner, meta, config, smoother, sink, counts, identity, ctx, occ, span, on_paste)
     # The model is the costly stage: the other threads run at a lower priority so that, on a
     # busy CPU, the model's threads get the cores first and the cheap stages fill the gaps.
     nice = config.nice
-    pipe.spawn("decode", decode, nice)
-    pipe.spawn("detect", detect, nice)
-    pipe.spawn("batch", batches, nice)
-    for k in range(workers):
-        pipe.spawn(f"model{k}", model_worker)
-    pipe.spawn("blend", composite, nice)
-    pipe.spawn("encode", encode, nice)
+    pipe.spawn("decode", st.decode, nice)
+    pipe.spawn("detect", st.detect, nice)
+    pipe.spawn("batch", st.batches, nice)
+    for k in range(st.workers):
+        pipe.spawn(f"model{k}", st.model_worker)
+    pipe.spawn("blend", st.composite, nice)
+    pipe.spawn("encode", st.encode, nice)
+    _follow(pipe, st.q_done, reporter, total, counts)
 
+
+def _follow(pipe: _Pipeline, q_done: "queue.Queue[Any]", reporter: Reporter, total: int, counts: dict[str, int]) -> None:
+    """Count the frames as the encoder finishes them, report progress, stop on request."""
     reporter.start("convert", total=total or None, unit="frame")
     t_start = time.perf_counter()
     try:
@@ -776,6 +689,222 @@ def _run(
         reporter.finish()
         pipe.shutdown()
     pipe.raise_error()
+
+
+class _Stages:
+    """The pipeline's stages, one method per thread, joined by the queues made here::
+
+        decode ─q_dec▶ detect ─q_det▶ batches ─q_batch▶ model_worker × N ─q_inf▶ composite ─q_out▶ encode ─q_done▶
+
+    Each stage reads its input queue to the end marker, passes the marker on, and adds the
+    seconds it worked to ``pipe.busy``."""
+
+    def __init__(self, pipe: _Pipeline, reader: Any, det: Any, runner: Runner, meta: dict[str, Any], config: ConvertConfig, smoother: Smoother,
+                 sink: Any, counts: dict[str, int], identity: Callable[[], Any] | None, ctx: policy.OutputContext,
+                 occ: "occ_mod.OcclusionModel | None", span: "sequence_out.Span | None", on_paste: Callable[[PasteRecord], None] | None) -> None:
+        self.pipe, self.reader, self.det, self.runner, self.config = pipe, reader, det, runner, config
+        self.smoother, self.sink, self.counts, self.ctx, self.occ, self.span, self.on_paste = smoother, sink, counts, ctx, occ, span, on_paste
+        self.workers, self.threads = model_parallelism(config, runner.device.type, available_cores())
+        self.q_dec, self.q_det, self.q_out = pipe.queue(), pipe.queue(), pipe.queue()
+        # Batches waiting for a model worker, and finished batches (in any order) for the blender.
+        self.q_batch, self.q_inf = pipe.queue(self.workers), pipe.queue(finished_batches(self.workers, config.batch))
+        self.q_done: "queue.Queue[Any]" = queue.Queue(maxsize=1024)
+        self.chooser = TargetChooser(target_descriptor(meta, config.reverse), config, identity)
+        self.cuts = None if config.cut_threshold is None or reader.kind not in ("video", "sequence") else CutDetector(config.cut_threshold)
+        self.layered = bool(getattr(sink, "wants_layers", False))  # an image-sequence sink composites at the plate's precision
+        # A trimmed video render (a range of a video into a video) starts at time 0.
+        self.shift_times = span is not None and reader.kind == "video" and config.frame_range is not None and not self.layered
+        self.origin: list[float] = []
+
+    # -- decode ------------------------------------------------------------------------------
+    def decode(self) -> None:
+        pipe, reader, span = self.pipe, self.reader, self.span
+        threads = decoder_threads(reader.width, reader.height)
+        if span is not None and reader.kind == "video":  # by frame index, from a seek before the warm-up
+            it = iter(reader.frames_between(span.read[0], span.read[1], threads=threads))
+        else:
+            it = iter(reader.frames(limit=self.config.max_frames, threads=threads))
+        while True:
+            t = time.perf_counter()
+            try:
+                f = next(it)
+            except StopIteration:
+                break
+            pipe.add_busy("decode", time.perf_counter() - t)
+            pipe.put(self.q_dec, _Item(f.index, f.time, f.rgb))
+        pipe.put(self.q_dec, _END)
+
+    # -- detect: cuts, faces, which one is the target ------------------------------------------
+    def detect(self) -> None:
+        pipe, chooser = self.pipe, self.chooser
+        for item in pipe.items(self.q_dec):
+            t = time.perf_counter()
+            if self.cuts is not None and self.cuts.update(item.rgb):
+                self._new_shot(item)
+            t_det = time.perf_counter()
+            faces = self.det.detect(item.rgb)
+            t_id = time.perf_counter()
+            id_before = chooser.seconds
+            face = chooser.choose(item.rgb, faces, item.index if self.span is not None else None)
+            if face is not None:
+                item.lm = np.asarray(face.landmarks68, dtype=np.float64)
+            pipe.add_busy("cuts", t_det - t)
+            pipe.add_busy("detect", t_id - t_det + (time.perf_counter() - t_id) - (chooser.seconds - id_before))
+            pipe.add_busy("identity", chooser.seconds - id_before)
+            pipe.put(self.q_det, item)
+        self.counts["identity_checks"] = chooser.descriptor_calls
+        pipe.put(self.q_det, _END)
+
+    def _new_shot(self, item: _Item) -> None:
+        """A new shot: nothing tracked in the last one carries over."""
+        item.cut = True
+        self.chooser.reset()
+        reset = getattr(self.det, "reset", None)
+        if callable(reset):
+            reset()
+
+    # -- batches: bridge dropouts, smooth, align, group into model batches ----------------------
+    def batches(self) -> None:
+        bridger = Bridger(self.config.max_gap)
+        self._pending: list[_Item] = []
+        self._seq = 0
+        for item in self.pipe.items(self.q_det):
+            self._prepare(bridger.push(item))
+        self._prepare(bridger.flush())
+        self._flush()
+        for _ in range(self.workers):
+            self.pipe.put(self.q_batch, _END)
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.pipe.put(self.q_batch, (self._seq, list(self._pending)))
+            self._seq += 1
+        self._pending.clear()
+
+    def _prepare(self, items: list[_Item]) -> None:
+        config, span, runner, occ = self.config, self.span, self.runner, self.occ
+        t = time.perf_counter()
+        for it in items:
+            if it.lm is None or it.cut:
+                self.smoother.reset()  # a dropout or a new shot: the filter starts afresh
+            if it.lm is not None:
+                it.lm_s = self.smoother(it)
+                if span is None or span.models(it.index):  # a sequence's warm-up: the landmark filter only
+                    it.x, it.align, it.m = model_input(it.rgb, it.lm_s, runner.coverage, runner.size)
+                    if occ is not None:
+                        it.occ_x, it.occ_m = occ.inputs(it.rgb, it.align)
+            self._pending.append(it)
+            if span is not None and span.batch_ends(it.index):
+                self._flush()  # batches on fixed frame numbers: a chunk's batches are the whole run's
+        self.pipe.add_busy("align", time.perf_counter() - t)
+        pending = self._pending
+        if span is None and (sum(1 for it in pending if it.x is not None) >= config.batch or len(pending) >= 2 * config.batch):
+            self._flush()
+
+    # -- model workers -----------------------------------------------------------------------
+    def model_worker(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)  # this thread's own setting; the caller's is untouched
+        for seq, items in self.pipe.items(self.q_batch):
+            faces = [it for it in items if it.x is not None]
+            if faces:
+                self._swap_faces(faces)
+                if self.occ is not None:
+                    self._find_hidden(faces)
+            self.pipe.put(self.q_inf, (seq, items))
+        self.pipe.put(self.q_inf, _END)
+
+    def _swap_faces(self, faces: list[_Item]) -> None:
+        t = time.perf_counter()
+        batch = self.config.batch
+        for start in range(0, len(faces), batch):
+            chunk = faces[start : start + batch]
+            rgb, masks = self.runner(np.stack([it.x for it in chunk]))
+            for k, it in enumerate(chunk):
+                it.face = rgb[k]
+                it.face_mask = None if masks is None else masks[k]
+        self.pipe.add_busy("model", time.perf_counter() - t)
+
+    def _find_hidden(self, faces: list[_Item]) -> None:
+        t = time.perf_counter()
+        batch = self.config.batch
+        for start in range(0, len(faces), batch):
+            chunk = faces[start : start + batch]
+            vis = self.occ(np.stack([it.occ_x for it in chunk]))
+            for k, it in enumerate(chunk):
+                it.visible = vis[k]
+        self.pipe.add_busy("occlusion", time.perf_counter() - t)
+
+    def in_order(self) -> Iterable[_Item]:
+        """Items of the finished batches in frame order (workers may finish out of order)."""
+        held: dict[int, list[_Item]] = {}
+        wanted, ended = 0, 0
+        while ended < self.workers:
+            got = self.pipe.get(self.q_inf)
+            if got is _END:
+                ended += 1
+                continue
+            held[got[0]] = got[1]
+            while wanted in held:
+                yield from held.pop(wanted)
+                wanted += 1
+        if held:
+            raise RuntimeError(f"convert: batches {sorted(held)} were finished but batch {wanted} never was")
+
+    # -- composite: paste, mark --------------------------------------------------------------
+    def composite(self) -> None:
+        comp = Compositor(self.config, self.runner.size)
+        comp.layers = self.layered
+        comp.record = self.on_paste is not None  # keeps the paste mask; the pixels are the same
+        for it in self.in_order():
+            t = time.perf_counter()
+            self._paste(comp, it)
+            it.rgb = it.x = it.face = it.face_mask = it.occ_x = it.visible = None  # type: ignore[assignment]
+            self.pipe.add_busy("blend", time.perf_counter() - t)
+            self.pipe.put(self.q_out, it)
+        self.pipe.put(self.q_out, _END)
+
+    def _paste(self, comp: Compositor, it: _Item) -> None:
+        """Paste ``it``'s face into its frame and set ``it.out``: the marked frame, the layers an
+        image sequence composites, or None for a frame that is read but not written."""
+        # The plate before the paste (the watermark hides in its texture, strongest in the face).
+        plate = it.rgb.copy() if it.face is not None and it.rgb.flags.writeable else it.rgb
+        frame = it.rgb if it.rgb.flags.writeable else it.rgb.copy()
+        if it.cut:
+            comp.reset()  # colour statistics of the last shot's face do not carry over
+        it.swapped = it.face is not None
+        if it.face is not None:
+            comp.paste(frame, it.face, it.face_mask, it.x, it.lm_s, it.m, it.align, it.visible, it.occ_m)
+        else:
+            comp.reset()
+        if self.on_paste is not None:
+            pasted = comp.last_mask if it.face is not None else None
+            self.on_paste(PasteRecord(
+                it.index, it.time, None if pasted is None else pasted[0], None if pasted is None else pasted[1],
+                it.lm_s if it.face is not None else None, plate, frame,
+            ))
+        if self.span is not None and not self.span.writes(it.index):
+            it.out = None  # a warm-up or look-ahead frame: read for the filters, not written
+        elif self.layered:
+            it.out = sequence_out.Layers(it.index, plate, it.lm_s if it.swapped else None, comp.last_paste if it.swapped else None)
+        else:
+            it.out = policy.mark_frame(frame, self.ctx, it.lm_s if it.face is not None else None, plate)
+
+    # -- encode ------------------------------------------------------------------------------
+    def encode(self) -> None:
+        pipe, origin = self.pipe, self.origin
+        for it in pipe.items(self.q_out):
+            if it.out is None:
+                pipe.put(self.q_done, None)
+                continue
+            t = time.perf_counter()
+            if self.shift_times and not origin:
+                origin.append(it.time)
+            self.sink.write(it.out, it.time - origin[0] if self.shift_times else it.time)
+            pipe.add_busy("encode", time.perf_counter() - t)
+            pipe.put(self.q_done, (it.swapped, it.bridged, it.cut))
+        pipe.put(self.q_done, _END)
 
 
 # ---------------------------------------------------------------------------------------
