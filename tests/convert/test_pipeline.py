@@ -14,6 +14,7 @@ from PIL import Image
 from facedub.convert import ConvertConfig, convert_preview, convert_video
 from facedub.convert.blend import model_input
 from facedub.errors import BadInput, Cancelled
+from facedub.media.reader import frame_rgb
 from facedub.faces.align import CROP_SIZE, crop_to_model, crop_to_model_matrix, face_outline, warp
 from facedub.progress import RecordingReporter
 
@@ -35,8 +36,9 @@ def _no_occlusion_model(monkeypatch):
 
 
 def _decode(path):
+    """Every frame as facedub's reader converts it (the decode convert and its preview use)."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        return [frame_rgb(f) for f in c.decode(video=0)]
 
 
 def _sha(path):

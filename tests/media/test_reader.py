@@ -184,3 +184,25 @@ def test_frames_between_starts_at_the_exact_frame_after_a_seek(tmp_path: Path) -
         assert got[0].time == pytest.approx(whole[first].time)
     with pytest.raises(BadInput, match="frame 40 asked, the video holds frames 0-39"):
         next(r.frames_between(40))
+
+
+def test_a_written_plate_reads_back_at_its_own_levels(tmp_path: Path) -> None:
+    """What facedub's writer encodes (BT.601, limited range, 4:2:0, lossless CRF 0) reads back
+    without a colour shift: no channel moves by more than a fifth of a level on average.
+    PyAV's default libswscale decode came out about a level low on every channel, so every
+    pass through facedub darkened the plate."""
+    from facedub.media.reader import open_media
+    from facedub.media.writer import VideoWriter
+
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(20, 236, size=(12, 16, 3), dtype=np.uint8)
+    plate = np.repeat(np.repeat(blocks, 16, axis=0), 16, axis=1)  # 192×256, flat 16 px blocks: no chroma detail lost to 4:2:0
+    path = tmp_path / "plate.mp4"
+    with VideoWriter(path, plate.shape[1], plate.shape[0], 25, crf=0) as w:
+        for _ in range(3):
+            w.write(plate)
+    frames = [f.rgb for f in open_media(path).frames()]
+    assert len(frames) == 3
+    diff = frames[1].astype(np.float64) - plate
+    assert np.abs(diff.mean(axis=(0, 1))).max() < 0.2, diff.mean(axis=(0, 1))
+    assert np.abs(diff).mean() < 0.8

@@ -17,7 +17,7 @@ import pytest
 
 from facedub.convert import ConvertConfig, convert_video
 from facedub.errors import BadInput
-from facedub.media.reader import Orientation, open_media, orientation_from_matrix
+from facedub.media.reader import Orientation, frame_rgb, open_media, orientation_from_matrix
 from tests.media import gen
 
 _spec = importlib.util.spec_from_file_location("convert_tinymodel", Path(__file__).parents[1] / "convert" / "tinymodel.py")
@@ -36,7 +36,7 @@ def _raw(path: Path):
     """Stored frames (no rotation, no deinterlacing) and their rotation as PyAV reports it."""
     with av.open(str(path)) as c:
         frames = list(c.decode(video=0))
-        return [f.to_ndarray(format="rgb24") for f in frames], [f.rotation for f in frames]
+        return [frame_rgb(f) for f in frames], [f.rotation for f in frames]
 
 
 def _outside_face(rgb: np.ndarray) -> np.ndarray:
