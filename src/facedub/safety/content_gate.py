@@ -251,7 +251,9 @@ class _Sampling:
         later (so none is ever further apart)."""
         self.last_yielded = idx
         self.next_t = t + self.interval
-        rgb = frame.to_ndarray(format="rgb24")
+        from facedub.media.reader import frame_rgb
+
+        rgb = frame_rgb(frame)  # the pixels media.reader gives the rest of facedub
         if self.orientation is not None and not self.orientation.identity:
             rgb = np.ascontiguousarray(self.orientation.apply(rgb))
         return t, idx, rgb
