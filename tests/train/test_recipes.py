@@ -13,18 +13,11 @@ from safetensors.torch import load_file
 from facedub.errors import BadInput, ModelMismatch
 from facedub.model.checkpoint import OPTIMIZER, WEIGHTS
 from facedub.model.registry import default_config
-from facedub.train import AugmentConfig, TrainConfig, train
+from facedub.train import AugmentConfig, train
 from facedub.train.losses import high_band, reconstruction_loss
 
 
-def _cfg(two_facesets, out, **kw) -> TrainConfig:
-    a, b = two_facesets
-    base = dict(
-        source=str(a), target=str(b), out=str(out), arch="lite", width=0.25, size=32, batch_size=6, lr=1e-3,
-        steps=8, preview_every=0, save_every=0, precision="fp32", seed=0, threads=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+from tests.train.test_train_loop import _cfg  # the same tiny lite run as the loop's tests
 
 
 def test_ema_and_loss_weights_resume_exactly(two_facesets, tmp_path):
