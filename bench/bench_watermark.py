@@ -120,16 +120,18 @@ def face_zone(lm: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def exact_decode(path: Path, n: int | None = None) -> list[np.ndarray]:
-    """RGB frames of a video by an exact BT.601 limited-range YUV 4:2:0 → RGB (OpenCV), where
-    libswscale's default conversion (PyAV's ``to_ndarray``) comes out about a level low on
-    coloured pixels (measured: (200,150,120) → YUV → (199,149,118))."""
+    """RGB frames of a video as facedub's reader decodes them (``media.reader.frame_rgb``: an
+    exact BT.601 limited-range YUV 4:2:0 → RGB for these files), where libswscale's default
+    conversion (PyAV's ``to_ndarray``) comes out about a level low on coloured pixels
+    (measured: (200,150,120) → YUV → (199,149,118))."""
     import av
-    import cv2
+
+    from facedub.media.reader import frame_rgb
 
     out: list[np.ndarray] = []
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
-            out.append(cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420))
+            out.append(frame_rgb(f))
             if n is not None and len(out) >= n:
                 break
     return out
@@ -137,7 +139,8 @@ def exact_decode(path: Path, n: int | None = None) -> list[np.ndarray]:
 
 def through_writer(frames: list[np.ndarray], crf: int | None = None, exact: bool = False) -> tuple[list[np.ndarray], float]:
     """The frames written by facedub's H.264 writer at ``crf`` (default: convert's) and convert's
-    preset, decoded again (by libswscale as facedub's reader does, or ``exact``); and the file's
+    preset, decoded again (by libswscale as facedub's reader did before it decoded exactly, or
+    ``exact``: as it does now); and the file's
     bytes per frame."""
     import tempfile
 
